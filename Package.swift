@@ -1,0 +1,97 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+/// One list of settings for every target of ours: Swift 6 mode and zero warnings are enforced
+/// by the manifest itself, not by whoever remembers a flag.
+let strictSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .treatAllWarnings(as: .error),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let nioCore: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
+let nioPosix: Target.Dependency = .product(name: "NIOPosix", package: "swift-nio")
+let nioHTTP1: Target.Dependency = .product(name: "NIOHTTP1", package: "swift-nio")
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+let serviceLifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let unixSignals: Target.Dependency = .product(name: "UnixSignals", package: "swift-service-lifecycle")
+let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
+
+let package = Package(
+    name: "anthropic-batches-exporter",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "anthropic-batches-exporter", targets: ["anthropic-batches-exporter"]),
+        .executable(name: "batches-simulator", targets: ["batches-simulator"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // C surfaces, each behind its own target.
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+
+        // RFC 3339 timestamps to and from epoch seconds; shared by the API models and the simulator.
+        .target(name: "RFC3339", swiftSettings: strictSettings),
+
+        // Blocking HTTP GET over one reused libcurl easy handle.
+        .target(name: "CurlHTTP", dependencies: ["CCurl", nioPosix], swiftSettings: strictSettings),
+        // The list endpoint: models, pagination, retry decisions, API errors. Knows no Prometheus.
+        .target(name: "BatchesAPI", dependencies: ["CurlHTTP", "RFC3339", logging], swiftSettings: strictSettings),
+        // Prometheus exposition: families, text 0.0.4 / OpenMetrics rendering to bytes, gzip, the
+        // store of the current rendering, process_* metrics. Knows no HTTP and no API.
+        .target(name: "PrometheusExposition", dependencies: ["CZlib", nioCore], swiftSettings: strictSettings),
+        // A small hardened HTTP/1.1 listener over SwiftNIO, generic over a responder.
+        .target(name: "HTTPServing", dependencies: [nioCore, nioPosix, nioHTTP1, logging], swiftSettings: strictSettings),
+        // The exporter's routes: /metrics with negotiation, landing page, health. Knows no API.
+        .target(name: "MetricsServer", dependencies: ["HTTPServing", "PrometheusExposition", logging], swiftSettings: strictSettings),
+        // The in-repo stand-in for the Message Batches API (tests, benchmarks and --demo).
+        .target(name: "BatchesSimulator", dependencies: ["HTTPServing", "RFC3339", nioCore, logging], swiftSettings: strictSettings),
+        // logfmt and JSON log handlers for swift-log.
+        .target(name: "LogFormats", dependencies: ["RFC3339", logging], swiftSettings: strictSettings),
+        // The poll loop as a Service: poller, its state machine (clock injected), configuration.
+        .target(
+            name: "BatchesExporter",
+            dependencies: ["BatchesAPI", "PrometheusExposition", logging, serviceLifecycle],
+            swiftSettings: strictSettings
+        ),
+        // @main: flags -> Config -> ServiceGroup; nothing else.
+        .executableTarget(
+            name: "anthropic-batches-exporter",
+            dependencies: [
+                "BatchesExporter", "MetricsServer", "BatchesSimulator", "LogFormats", "HTTPServing",
+                argumentParser, logging, serviceLifecycle, unixSignals,
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The simulator as its own process, for integration tests and benchmarks.
+        .executableTarget(
+            name: "batches-simulator",
+            dependencies: ["BatchesSimulator", "HTTPServing", "LogFormats", argumentParser, logging],
+            swiftSettings: strictSettings
+        ),
+
+        .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "HTTPServing"], swiftSettings: strictSettings),
+        .testTarget(name: "BatchesAPITests", dependencies: ["BatchesAPI"], resources: [.copy("Fixtures")], swiftSettings: strictSettings),
+        .testTarget(name: "PrometheusExpositionTests", dependencies: ["PrometheusExposition", "CZlib"], resources: [.copy("Fixtures")], swiftSettings: strictSettings),
+        .testTarget(name: "HTTPServingTests", dependencies: ["HTTPServing", nioCore, nioPosix], swiftSettings: strictSettings),
+        .testTarget(name: "BatchesSimulatorTests", dependencies: ["BatchesSimulator", "HTTPServing"], swiftSettings: strictSettings),
+        .testTarget(name: "BatchesExporterTests", dependencies: ["BatchesExporter", "BatchesAPI", "PrometheusExposition", "LogFormats", logging], swiftSettings: strictSettings),
+        .testTarget(name: "RFC3339Tests", dependencies: ["RFC3339"], swiftSettings: strictSettings),
+        .testTarget(name: "DeployTests", dependencies: [], swiftSettings: strictSettings),
+        .testTarget(name: "IntegrationTests", dependencies: [], swiftSettings: strictSettings),
+    ]
+)

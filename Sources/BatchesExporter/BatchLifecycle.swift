@@ -1,0 +1,53 @@
+import BatchesAPI
+import PrometheusExposition
+
+/// Turns what changed between snapshots into counters: batches seen reaching `ended`, their
+/// final request counts by result, and how long they took.
+///
+/// Counting rule: a batch counts when it was listed before and not ended, and is ended now; or
+/// when it is first seen already ended with an `ended_at` after the exporter started. So a
+/// restart never counts history twice, and a batch that starts and ends between two polls
+/// still counts.
+public struct BatchLifecycle: Sendable {
+    /// Buckets for a job that runs at most 24 hours: 1 minute to 24 hours.
+    public static let durationBuckets: [Double] = [60, 300, 900, 1800, 3600, 7200, 14_400, 28_800, 43_200, 86_400]
+
+    public private(set) var endedBatches: UInt64 = 0
+    public private(set) var endedRequests = RequestCounts()
+    public private(set) var processingDurations = HistogramCounts(bounds: BatchLifecycle.durationBuckets)
+
+    private let exporterStartedAt: Double
+    /// Status of every batch in the last snapshot, by id.
+    private var lastStatus: [String: ProcessingStatus] = [:]
+
+    public init(exporterStartedAt: Double) {
+        self.exporterStartedAt = exporterStartedAt
+    }
+
+    /// Folds in a new complete snapshot; returns the batches counted as ended by it.
+    @discardableResult
+    public mutating func observe(_ batches: [MessageBatch]) -> [MessageBatch] {
+        var counted: [MessageBatch] = []
+        var statuses: [String: ProcessingStatus] = [:]
+        statuses.reserveCapacity(batches.count)
+        for batch in batches {
+            statuses[batch.id] = batch.processingStatus
+            guard batch.processingStatus == .ended else { continue }
+            let isNewlyEnded: Bool
+            if let previous = lastStatus[batch.id] {
+                isNewlyEnded = previous != .ended
+            } else {
+                isNewlyEnded = (batch.endedAt ?? -.infinity) > exporterStartedAt
+            }
+            guard isNewlyEnded else { continue }
+            counted.append(batch)
+            endedBatches += 1
+            endedRequests = endedRequests + batch.requestCounts
+            if let ended = batch.endedAt, let created = batch.createdAt, ended >= created {
+                processingDurations.observe(ended - created)
+            }
+        }
+        lastStatus = statuses
+        return counted
+    }
+}

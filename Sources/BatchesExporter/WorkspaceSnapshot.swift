@@ -1,0 +1,45 @@
+import BatchesAPI
+
+/// What one complete listing of a workspace says, reduced to what the metrics need. A value:
+/// built once per successful poll, never changed, replaced whole by the next one.
+public struct WorkspaceSnapshot: Sendable {
+    /// Every batch listed, newest first, each id once.
+    public let batches: [MessageBatch]
+    /// Batches by status; the documented statuses are always present (0 when none).
+    public let batchesByStatus: [ProcessingStatus: Int]
+    /// `request_counts` summed over every listed batch.
+    public let requestTotals: RequestCounts
+    /// The oldest `created_at` among batches that have not ended; `nil` when none is active.
+    public let oldestActiveCreatedAt: Double?
+    /// The soonest `expires_at` among batches that have not ended.
+    public let nextExpiry: Double?
+    /// Wall-clock time the listing completed.
+    public let takenAt: Double
+
+    public init(batches listed: [MessageBatch], takenAt: Double) {
+        var seen = Set<String>(minimumCapacity: listed.count)
+        var batches: [MessageBatch] = []
+        batches.reserveCapacity(listed.count)
+        var byStatus = Dictionary(uniqueKeysWithValues: ProcessingStatus.documented.map { ($0, 0) })
+        var totals = RequestCounts()
+        var oldestActive: Double?
+        var nextExpiry: Double?
+        for batch in listed where seen.insert(batch.id).inserted {
+            // Cursor paging should never repeat a batch, but the API is the authority and an
+            // exporter that double-counted on a quirk would report numbers nobody can trust.
+            batches.append(batch)
+            byStatus[batch.processingStatus, default: 0] += 1
+            totals = totals + batch.requestCounts
+            if batch.processingStatus != .ended {
+                if let created = batch.createdAt { oldestActive = min(oldestActive ?? created, created) }
+                if let expires = batch.expiresAt { nextExpiry = min(nextExpiry ?? expires, expires) }
+            }
+        }
+        self.batches = batches
+        batchesByStatus = byStatus
+        requestTotals = totals
+        oldestActiveCreatedAt = oldestActive
+        self.nextExpiry = nextExpiry
+        self.takenAt = takenAt
+    }
+}

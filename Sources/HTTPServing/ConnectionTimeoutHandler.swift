@@ -1,0 +1,79 @@
+import NIOCore
+import NIOHTTP1
+
+/// Closes connections that hold a slot without using it: a new connection that does not
+/// deliver a complete request head in time (slow-loris), a kept-alive one idle for too long, and
+/// a client that does not read its response (slow reader). One timer at a time, always for the
+/// thing the connection is waiting on now.
+final class ConnectionTimeoutHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let requestHeadTimeout: TimeAmount
+    private let idleTimeout: TimeAmount
+    private let writeTimeout: TimeAmount
+    private var timer: Scheduled<Void>?
+    private var requestsInFlight = 0
+
+    init(requestHeadTimeout: TimeAmount, idleTimeout: TimeAmount, writeTimeout: TimeAmount) {
+        self.requestHeadTimeout = requestHeadTimeout
+        self.idleTimeout = idleTimeout
+        self.writeTimeout = writeTimeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        arm(requestHeadTimeout, context: context)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .head = unwrapInboundIn(data) {
+            requestsInFlight += 1
+            timer?.cancel()
+            timer = nil
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        guard case .end = unwrapOutboundIn(data) else {
+            context.write(data, promise: promise)
+            return
+        }
+        arm(writeTimeout, context: context)
+        let written = promise ?? context.eventLoop.makePromise()
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        written.futureResult.whenComplete { _ in
+            let (handler, context) = loopBound.value
+            handler.responseWritten(context: context)
+        }
+        context.write(data, promise: written)
+    }
+
+    private func responseWritten(context: ChannelHandlerContext) {
+        requestsInFlight -= 1
+        if requestsInFlight == 0, context.channel.isActive {
+            arm(idleTimeout, context: context)
+        }
+    }
+
+    private func arm(_ timeout: TimeAmount, context: ChannelHandlerContext) {
+        timer?.cancel()
+        let channel = context.channel
+        timer = context.eventLoop.scheduleTask(in: timeout) {
+            channel.close(promise: nil)
+        }
+    }
+}

@@ -1,0 +1,128 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+
+/// A small HTTP/1.1 server that answers every request through one ``HTTPResponder``.
+///
+/// The hardening is the pipeline built in ``configureConnection(_:)``, read top to bottom:
+/// connection cap, head size limit, protocol errors answered and closed, timeouts for slow or
+/// idle peers, then the responder. It accepts no request bodies: nothing it serves needs one.
+public final class HTTPServer: Sendable {
+    private let configuration: HTTPServerConfiguration
+    private let responder: any HTTPResponder
+    private let logger: Logger
+    private let group: any EventLoopGroup
+    private let state = Mutex(State())
+
+    private struct State {
+        var listener: (any Channel)?
+        var connections: [ObjectIdentifier: any Channel] = [:]
+        var isShuttingDown = false
+    }
+
+    public init(
+        configuration: HTTPServerConfiguration,
+        responder: some HTTPResponder,
+        logger: Logger,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) {
+        self.configuration = configuration
+        self.responder = responder
+        self.logger = logger
+        self.group = group
+    }
+
+    /// Binds and starts accepting. Returns the bound port, which is the one to use when the
+    /// configuration asked for port 0.
+    public func start() async throws -> Int {
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture { try self.configureConnection(channel) }
+            }
+            .bind(host: configuration.host, port: configuration.port)
+            .get()
+        state.withLock { $0.listener = channel }
+        return channel.localAddress?.port ?? configuration.port
+    }
+
+    /// The number of connections open right now.
+    public var openConnections: Int { state.withLock { $0.connections.count } }
+
+    /// Stops accepting, lets requests in flight finish within the grace period, then closes
+    /// every connection that is left.
+    public func shutdown() async {
+        let (listener, connections) = state.withLock { state in
+            state.isShuttingDown = true
+            let listener = state.listener
+            state.listener = nil
+            return (listener, Array(state.connections.values))
+        }
+        try? await listener?.close()
+        // NIO's pipeline handler closes idle connections at once and busy ones after their
+        // current response when it sees this event.
+        for connection in connections {
+            connection.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        }
+        let allClosed = EventLoopFuture.andAllComplete(
+            connections.map(\.closeFuture),
+            on: group.any()
+        )
+        let grace = configuration.shutdownGracePeriod
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await allClosed.get() }
+            group.addTask { try? await Task.sleep(for: grace) }
+            await group.next()
+            group.cancelAll()
+        }
+        for connection in connections where connection.isActive {
+            try? await connection.close()
+        }
+    }
+
+    /// Admits a connection under the cap and builds its pipeline.
+    private func configureConnection(_ channel: any Channel) throws {
+        let id = ObjectIdentifier(channel)
+        let admitted = state.withLock { state in
+            guard !state.isShuttingDown, state.connections.count < configuration.maxConnections else { return false }
+            state.connections[id] = channel
+            return true
+        }
+        guard admitted else {
+            // Closing at once tells the client to retry elsewhere or later, instead of letting it
+            // queue behind connections that may never finish.
+            channel.close(promise: nil)
+            return
+        }
+        channel.closeFuture.whenComplete { [self] _ in
+            _ = state.withLock { $0.connections.removeValue(forKey: id) }
+        }
+
+        var limits = NIOHTTPDecoderLimitConfiguration()
+        limits.maxHeaderFieldSize = configuration.maxRequestHeadBytes
+        limits.maxHeaderListSize = configuration.maxRequestHeadBytes
+        limits.maxHeaderFieldCount = 100
+
+        let pipeline = channel.pipeline.syncOperations
+        try pipeline.configureHTTPServerPipeline(
+            withPipeliningAssistance: true,
+            withErrorHandling: false,
+            withOutboundHeaderValidation: true,
+            withEncoderConfiguration: .init(),
+            withDecoderLimitConfiguration: limits
+        )
+        try pipeline.addHandler(ProtocolErrorHandler(logger: logger))
+        try pipeline.addHandler(
+            ConnectionTimeoutHandler(
+                requestHeadTimeout: TimeAmount(configuration.requestHeadTimeout),
+                idleTimeout: TimeAmount(configuration.idleTimeout),
+                writeTimeout: TimeAmount(configuration.writeTimeout)
+            )
+        )
+        try pipeline.addHandler(RequestHandler(responder: responder))
+    }
+}

@@ -1,0 +1,61 @@
+import NIOCore
+import Synchronization
+
+/// A snapshot's families rendered once, in every format, plain and gzip-ready. Scrapes share
+/// these bytes; only the small per-scrape tail is rendered on each request.
+public struct RenderedExposition: Sendable {
+    struct Body: Sendable {
+        let plain: ByteBuffer
+        let gzip: GzipPrefix
+        /// `gzip.compressed` as a buffer, so every gzip scrape shares it instead of copying it.
+        let gzipPrefix: ByteBuffer
+    }
+
+    private let bodies: [Body]
+
+    /// Renders `families` in every format. This is the expensive step: call it once per poll.
+    public init(families: [MetricFamily]) {
+        bodies = ExpositionFormat.allCases.map { format in
+            let bytes = ExpositionRenderer.render(families, format: format)
+            let gzip = GzipPrefix(compressing: bytes)
+            return Body(plain: ByteBuffer(bytes: bytes), gzip: gzip, gzipPrefix: ByteBuffer(bytes: gzip.compressed))
+        }
+    }
+
+    private func body(for format: ExpositionFormat) -> Body {
+        bodies[format == .text ? 0 : 1]
+    }
+
+    /// The response body in two parts: the cached, shared part and a small part rendered for
+    /// this scrape from `tail`, ending with the OpenMetrics terminator where the format needs
+    /// one. Sent one after the other they form the whole body (gzip-encoded when `gzip`).
+    public func response(
+        format: ExpositionFormat,
+        tail: [MetricFamily],
+        gzip: Bool
+    ) -> (shared: ByteBuffer, perScrape: ByteBuffer, isGzip: Bool) {
+        let body = body(for: format)
+        var tailBytes = ExpositionRenderer.render(tail, format: format)
+        if format == .openMetrics { tailBytes.append(contentsOf: "# EOF\n".utf8) }
+        guard gzip, body.gzipPrefix.readableBytes > 0 else {
+            return (body.plain, ByteBuffer(bytes: tailBytes), false)
+        }
+        return (body.gzipPrefix, ByteBuffer(bytes: body.gzip.completion(for: tailBytes)), true)
+    }
+}
+
+/// The one piece of state shared between the poller and the listener: the current rendering.
+/// Readers copy out an immutable value, so a scrape never waits on a poll in progress.
+public final class ExpositionStore: Sendable {
+    private let current = Mutex<RenderedExposition?>(nil)
+
+    public init() {}
+
+    public func publish(_ exposition: RenderedExposition) {
+        current.withLock { $0 = exposition }
+    }
+
+    public var latest: RenderedExposition? {
+        current.withLock { $0 }
+    }
+}

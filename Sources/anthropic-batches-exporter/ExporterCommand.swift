@@ -1,0 +1,125 @@
+import ArgumentParser
+import BatchesAPI
+import BatchesExporter
+import BatchesSimulator
+import CurlHTTP
+import HTTPServing
+import LogFormats
+import Logging
+import MetricsServer
+import PrometheusExposition
+import ServiceLifecycle
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Flags in, one validated ``ExporterSettings`` out, then the services run. Nothing else.
+@main
+struct ExporterCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "anthropic-batches-exporter",
+        abstract: "Prometheus exporter for Anthropic's Message Batches API.",
+        discussion: """
+            The API key is read from the ANTHROPIC_API_KEY environment variable or from the file \
+            named by --api-key-file, never from a flag value. --demo needs no key: it serves a \
+            simulated workspace whose batches change over time.
+            """,
+        version: BuildInfo.version
+    )
+
+    @Option(name: .customLong("web.listen-address"), help: "Address to serve metrics on, host:port; an empty host means all IPv4 interfaces.")
+    var listenAddress = ":9869"
+
+    @Option(name: .customLong("web.telemetry-path"), help: "Path under which to expose metrics.")
+    var telemetryPath = "/metrics"
+
+    @Option(name: .customLong("web.max-connections"), help: "Concurrent HTTP connections served; further ones are closed at once.")
+    var maxConnections = 512
+
+    @Option(name: .customLong("api-base-url"), help: "Base URL of the Anthropic API.")
+    var apiBaseURL = "https://api.anthropic.com"
+
+    @Option(name: .customLong("anthropic-version"), help: "Value of the anthropic-version request header.")
+    var anthropicVersion = "2023-06-01"
+
+    @Option(name: .customLong("api-key-file"), help: "Read the API key from this file (e.g. a mounted secret) instead of ANTHROPIC_API_KEY.")
+    var apiKeyFile: String?
+
+    @Option(name: .customLong("api.auth-scheme"), help: "How to send the key: x-api-key (as documented) or bearer (Authorization: Bearer).")
+    var authScheme = "x-api-key"
+
+    @Option(name: .customLong("poll-interval"), help: "Time between polls of the API (Go duration: 500ms, 30s, 5m).")
+    var pollInterval = "60s"
+
+    @Option(name: .customLong("api.connect-timeout"), help: "Timeout for connecting to the API.")
+    var connectTimeout = "10s"
+
+    @Option(name: .customLong("api.request-timeout"), help: "Timeout for one whole API request, body included.")
+    var requestTimeout = "60s"
+
+    @Option(name: .customLong("api.max-retries"), help: "Retries of one failed request (transport errors, 408, 409, 429, 5xx) before the poll fails.")
+    var maxRetries = 4
+
+    @Option(name: .customLong("api.max-pages"), help: "A listing longer than this many pages fails as a pagination error instead of looping.")
+    var maxPages = 10_000
+
+    @Option(name: .customLong("api.page-size"), help: "Batches per list request (the API's limit parameter, 1 to 1000).")
+    var pageSize = 1000
+
+    @Option(name: .customLong("api.max-response-bytes"), help: "Largest response body accepted; larger ones fail the poll as a decode error.")
+    var maxResponseBytes = 64 << 20
+
+    @Option(name: .customLong("api.ca-file"), help: "Extra CA bundle (PEM) to trust for the API, in addition to the system's. TLS verification cannot be turned off.")
+    var caFile: String?
+
+    @Option(name: .customLong("workspace-name"), help: "Value of the workspace label on every series.")
+    var workspaceName = "default"
+
+    @Option(name: .customLong("batch-metrics.max-batches"), help: "Most batches with their own series (newest active first, then most recently ended); 0 turns per-batch series off.")
+    var maxBatchMetrics = 1000
+
+    @Option(name: .customLong("batch-metrics.ended-retention"), help: "How long an ended batch keeps its own series after ended_at.")
+    var endedRetention = "24h"
+
+    @Option(name: .customLong("log.level"), help: "Only log messages at or above this level: debug, info, warn, error.")
+    var logLevel = "info"
+
+    @Option(name: .customLong("log.format"), help: "Log line format: logfmt or json.")
+    var logFormat = "logfmt"
+
+    @Flag(name: .customLong("demo"), help: "Poll a built-in simulated workspace (served on a loopback port in this process) instead of the real API; no key needed.")
+    var demo = false
+
+    /// Parse errors and bad values exit 2 with one line, as Prometheus exporters do, instead of
+    /// ArgumentParser's usage block and exit 64.
+    static func main() async {
+        let command: ExporterCommand
+        do {
+            command = try parseAsRoot() as? ExporterCommand ?? ExporterCommand()
+        } catch {
+            if exitCode(for: error) == .success { exit(withError: error) }
+            failStartup(message(for: error))
+        }
+        let settings: ExporterSettings
+        do {
+            settings = try ExporterSettings(command, environment: ProcessEnvironment.current)
+        } catch {
+            failStartup(error.description)
+        }
+        do {
+            try await ExporterRuntime(settings: settings).run()
+        } catch {
+            failStartup("\(error)", code: 1)
+        }
+    }
+
+    static func failStartup(_ message: String, code: Int32 = 2) -> Never {
+        let line = message.split(whereSeparator: \.isNewline).joined(separator: "; ")
+        var bytes = Array("anthropic-batches-exporter: \(line)\n".utf8)
+        bytes.withUnsafeMutableBytes { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
+        Glibc.exit(code)
+    }
+}

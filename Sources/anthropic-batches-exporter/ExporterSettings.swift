@@ -1,0 +1,184 @@
+import BatchesAPI
+import BatchesExporter
+import LogFormats
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A startup problem, said in one line.
+struct SettingsError: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// Environment variables, read in exactly one place.
+struct ProcessEnvironment {
+    let apiKey: String?
+
+    static var current: ProcessEnvironment {
+        ProcessEnvironment(apiKey: getenv("ANTHROPIC_API_KEY").map { String(cString: $0) })
+    }
+}
+
+/// Every setting, validated and typed. Built once from the flags and the environment.
+struct ExporterSettings {
+    var listenHost: String
+    var listenPort: Int
+    var telemetryPath: String
+    var maxConnections: Int
+    var apiBaseURL: String
+    var anthropicVersion: String
+    /// `nil` only in demo mode, where the simulator's own key is used.
+    var apiKey: APIKey?
+    var authScheme: AuthScheme
+    var pollInterval: Duration
+    var connectTimeout: Duration
+    var requestTimeout: Duration
+    var maxRetries: Int
+    var maxPages: Int
+    var pageSize: Int
+    var maxResponseBytes: Int
+    var caFile: String?
+    var workspaceName: String
+    var maxBatchMetrics: Int
+    var endedRetention: Duration
+    var logLevel: Logger.Level
+    var logFormat: LogFormat
+    var demo: Bool
+
+    init(_ flags: ExporterCommand, environment: ProcessEnvironment) throws(SettingsError) {
+        (listenHost, listenPort) = try Self.parseListenAddress(flags.listenAddress)
+        guard flags.telemetryPath.hasPrefix("/"), flags.telemetryPath.count > 1, !flags.telemetryPath.hasPrefix("/-/") else {
+            throw SettingsError(description: "--web.telemetry-path must start with / and not be / or under /-/ (got \"\(flags.telemetryPath)\")")
+        }
+        telemetryPath = flags.telemetryPath
+        guard (1...100_000).contains(flags.maxConnections) else {
+            throw SettingsError(description: "--web.max-connections must be between 1 and 100000 (got \(flags.maxConnections))")
+        }
+        maxConnections = flags.maxConnections
+        guard flags.apiBaseURL.hasPrefix("https://") || flags.apiBaseURL.hasPrefix("http://"), flags.apiBaseURL.count > 8 else {
+            throw SettingsError(description: "--api-base-url must be an http:// or https:// URL (got \"\(flags.apiBaseURL)\")")
+        }
+        apiBaseURL = flags.apiBaseURL
+        guard !flags.anthropicVersion.isEmpty, !flags.anthropicVersion.contains(where: \.isNewline) else {
+            throw SettingsError(description: "--anthropic-version must be a non-empty header value")
+        }
+        anthropicVersion = flags.anthropicVersion
+        guard let scheme = AuthScheme(rawValue: flags.authScheme) else {
+            throw SettingsError(description: "--api.auth-scheme must be x-api-key or bearer (got \"\(flags.authScheme)\")")
+        }
+        authScheme = scheme
+        pollInterval = try Self.duration(flags.pollInterval, flag: "--poll-interval", minimum: .milliseconds(100))
+        connectTimeout = try Self.duration(flags.connectTimeout, flag: "--api.connect-timeout", minimum: .milliseconds(1))
+        requestTimeout = try Self.duration(flags.requestTimeout, flag: "--api.request-timeout", minimum: .milliseconds(1))
+        endedRetention = try Self.duration(flags.endedRetention, flag: "--batch-metrics.ended-retention", minimum: .zero)
+        guard (0...20).contains(flags.maxRetries) else {
+            throw SettingsError(description: "--api.max-retries must be between 0 and 20 (got \(flags.maxRetries))")
+        }
+        maxRetries = flags.maxRetries
+        guard flags.maxPages >= 1 else {
+            throw SettingsError(description: "--api.max-pages must be at least 1 (got \(flags.maxPages))")
+        }
+        maxPages = flags.maxPages
+        guard (1...1000).contains(flags.pageSize) else {
+            throw SettingsError(description: "--api.page-size must be between 1 and 1000, the API's limit range (got \(flags.pageSize))")
+        }
+        pageSize = flags.pageSize
+        guard flags.maxResponseBytes >= 1024 else {
+            throw SettingsError(description: "--api.max-response-bytes must be at least 1024 (got \(flags.maxResponseBytes))")
+        }
+        maxResponseBytes = flags.maxResponseBytes
+        if let caFile = flags.caFile, access(caFile, R_OK) != 0 {
+            throw SettingsError(description: "--api.ca-file \(caFile) cannot be read")
+        }
+        caFile = flags.caFile
+        guard !flags.workspaceName.isEmpty else {
+            throw SettingsError(description: "--workspace-name must not be empty")
+        }
+        workspaceName = flags.workspaceName
+        guard flags.maxBatchMetrics >= 0 else {
+            throw SettingsError(description: "--batch-metrics.max-batches must be 0 or more (got \(flags.maxBatchMetrics))")
+        }
+        maxBatchMetrics = flags.maxBatchMetrics
+        guard let level = Logger.Level(prometheusName: flags.logLevel) else {
+            throw SettingsError(description: "--log.level must be debug, info, warn or error (got \"\(flags.logLevel)\")")
+        }
+        logLevel = level
+        guard let format = LogFormat(rawValue: flags.logFormat) else {
+            throw SettingsError(description: "--log.format must be logfmt or json (got \"\(flags.logFormat)\")")
+        }
+        logFormat = format
+        demo = flags.demo
+        apiKey = flags.demo ? nil : try Self.apiKey(file: flags.apiKeyFile, environment: environment)
+    }
+
+    static func apiKey(file: String?, environment: ProcessEnvironment) throws(SettingsError) -> APIKey {
+        if let file {
+            guard let contents = readSmallFile(file) else {
+                throw SettingsError(description: "--api-key-file \(file) cannot be read")
+            }
+            let key = contents.trimmingWhitespace
+            guard !key.isEmpty else { throw SettingsError(description: "--api-key-file \(file) is empty") }
+            guard !key.contains(where: \.isNewline) else {
+                throw SettingsError(description: "--api-key-file \(file) holds more than one line; it must hold only the key")
+            }
+            return APIKey(key)
+        }
+        if let key = environment.apiKey?.trimmingWhitespace, !key.isEmpty {
+            return APIKey(key)
+        }
+        throw SettingsError(
+            description: "no API key: set ANTHROPIC_API_KEY or pass --api-key-file PATH (or run with --demo to watch a simulated workspace)"
+        )
+    }
+
+    static func duration(_ text: String, flag: String, minimum: Duration) throws(SettingsError) -> Duration {
+        let duration: Duration
+        do {
+            duration = try GoDuration.parse(text)
+        } catch {
+            throw SettingsError(description: "\(flag): \(error)")
+        }
+        guard duration >= minimum else {
+            throw SettingsError(description: "\(flag) must be at least \(GoDuration.format(minimum)) (got \(text))")
+        }
+        return duration
+    }
+
+    /// `host:port`, `:port` (all IPv4 interfaces) or `[v6]:port`.
+    static func parseListenAddress(_ text: String) throws(SettingsError) -> (String, Int) {
+        let invalid = SettingsError(description: "--web.listen-address must be host:port, :port or [ipv6]:port (got \"\(text)\")")
+        guard let colon = text.lastIndex(of: ":") else { throw invalid }
+        var host = String(text[..<colon])
+        guard let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port) else { throw invalid }
+        if host.hasPrefix("[") {
+            guard host.hasSuffix("]") else { throw invalid }
+            host = String(host.dropFirst().dropLast())
+        }
+        return (host.isEmpty ? "0.0.0.0" : host, port)
+    }
+
+    static func readSmallFile(_ path: String) -> String? {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while bytes.count < 65_536 {
+            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 { return nil }
+            if count == 0 { break }
+            bytes.append(contentsOf: chunk[0..<count])
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+extension String {
+    var trimmingWhitespace: String {
+        String(drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+    }
+}

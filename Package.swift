@@ -85,12 +85,14 @@ let package = Package(
         ),
 
         .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "HTTPServing"], swiftSettings: strictSettings),
-        .testTarget(name: "BatchesAPITests", dependencies: ["BatchesAPI"], resources: [.copy("Fixtures")], swiftSettings: strictSettings),
-        .testTarget(name: "PrometheusExpositionTests", dependencies: ["PrometheusExposition", "CZlib"], resources: [.copy("Fixtures")], swiftSettings: strictSettings),
-        .testTarget(name: "HTTPServingTests", dependencies: ["HTTPServing", nioCore, nioPosix], swiftSettings: strictSettings),
+        .testTarget(name: "BatchesAPITests", dependencies: ["BatchesAPI", "CurlHTTP", logging], resources: [.copy("Fixtures")], swiftSettings: strictSettings),
+        .testTarget(name: "PrometheusExpositionTests", dependencies: ["PrometheusExposition", "CZlib", nioCore], resources: [.copy("Fixtures")], swiftSettings: strictSettings),
+        .testTarget(name: "HTTPServingTests", dependencies: ["HTTPServing", nioCore, nioPosix, logging], swiftSettings: strictSettings),
         .testTarget(name: "BatchesSimulatorTests", dependencies: ["BatchesSimulator", "HTTPServing"], swiftSettings: strictSettings),
         .testTarget(name: "BatchesExporterTests", dependencies: ["BatchesExporter", "BatchesAPI", "PrometheusExposition", "LogFormats", logging], swiftSettings: strictSettings),
         .testTarget(name: "RFC3339Tests", dependencies: ["RFC3339"], swiftSettings: strictSettings),
+        .testTarget(name: "MetricsServerTests", dependencies: ["MetricsServer", "PrometheusExposition", "HTTPServing", nioCore], swiftSettings: strictSettings),
+        .testTarget(name: "LogFormatsTests", dependencies: ["LogFormats", logging], swiftSettings: strictSettings),
         .testTarget(name: "DeployTests", dependencies: [], swiftSettings: strictSettings),
         .testTarget(name: "IntegrationTests", dependencies: [], swiftSettings: strictSettings),
     ]

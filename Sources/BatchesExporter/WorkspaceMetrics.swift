@@ -11,6 +11,22 @@ public enum WorkspaceMetrics {
         public var lifecycle: BatchLifecycle
         public var health: PollHealth
         public var pollInterval: Duration
+
+        public init(
+            workspace: String,
+            snapshot: WorkspaceSnapshot?,
+            selection: PerBatchSelection?,
+            lifecycle: BatchLifecycle,
+            health: PollHealth,
+            pollInterval: Duration
+        ) {
+            self.workspace = workspace
+            self.snapshot = snapshot
+            self.selection = selection
+            self.lifecycle = lifecycle
+            self.health = health
+            self.pollInterval = pollInterval
+        }
     }
 
     public static func families(_ inputs: Inputs) -> [MetricFamily] {

@@ -60,15 +60,23 @@ extension SimulatorResponder {
             try only("POST")
             let spec = try batchSpec(request)
             let ids = try perform { () throws(ControlError) in try workspace.createBatches(spec) }
-            json.object { $0.key("ids"); $0.writer.array(ids) { $0.string($1) } }
+            json.object {
+                $0.key("ids")
+                $0.writer.array(ids) { $0.string($1) }
+            }
 
         case ["batches", batchID]:
             let id = batchID
-            try only("DELETE")
-            try perform { () throws(ControlError) in try workspace.deleteBatch(id: id) }
-            json.object { fields in
-                fields.string("id", id)
-                fields.bool("deleted", true)
+            try only("GET", "DELETE")
+            if method == "GET" {
+                guard let batch = workspace.batch(id: id) else { throw .notFound("no batch \(id)") }
+                json.raw(batch.renderJSON(omitNullArchivedAt: false))
+            } else {
+                try perform { () throws(ControlError) in try workspace.deleteBatch(id: id) }
+                json.object { fields in
+                    fields.string("id", id)
+                    fields.bool("deleted", true)
+                }
             }
 
         case ["batches", batchID, "end"]:
@@ -182,10 +190,13 @@ extension SimulatorResponder {
 
     // MARK: - Parameters
 
-    private func int(_ request: ServerRequest, _ name: String, in range: ClosedRange<Int>) throws(ControlFailure) -> Int? {
+    private func int(_ request: ServerRequest, _ name: String, in range: ClosedRange<Int>) throws(ControlFailure)
+        -> Int?
+    {
         guard let text = request.queryValue(name) else { return nil }
         guard let value = Int(text), range.contains(value) else {
-            throw .badRequest("\(name): an integer in \(range.lowerBound)...\(range.upperBound) is required, got '\(text)'")
+            throw .badRequest(
+                "\(name): an integer in \(range.lowerBound)...\(range.upperBound) is required, got '\(text)'")
         }
         return value
     }

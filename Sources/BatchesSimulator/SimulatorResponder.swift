@@ -86,7 +86,7 @@ public struct SimulatorResponder: HTTPResponder {
                     receivedMilliseconds: workspace.milliseconds(since: received),
                     method: request.method,
                     path: request.path,
-                    query: QueryEncoding.encode(request.query),
+                    query: QueryEncoding.encode(redactingKey(from: request.query)),
                     status: response.fault == .closeWithoutResponse ? nil : response.status,
                     keyMatched: keyMatched == true,
                     anthropicVersion: request.header("anthropic-version"),
@@ -98,6 +98,13 @@ public struct SimulatorResponder: HTTPResponder {
             )
             return response
         }
+    }
+
+    /// A client that puts the key in the query string must not get it into the log either.
+    private func redactingKey(from query: [(name: String, value: String)]) -> [(name: String, value: String)] {
+        let key = workspace.configuration.apiKey
+        guard !key.isEmpty, query.contains(where: { $0.value.contains(key) }) else { return query }
+        return query.map { ($0.name, $0.value.contains(key) ? "REDACTED" : $0.value) }
     }
 
     /// `nil` when no key was sent, else whether it is the configured one. `x-api-key` wins;
@@ -114,7 +121,9 @@ public struct SimulatorResponder: HTTPResponder {
         return nil
     }
 
-    private func answer(to request: ServerRequest, route: Route, keyMatched: Bool?, state: inout WorkspaceState) -> Outcome {
+    private func answer(to request: ServerRequest, route: Route, keyMatched: Bool?, state: inout WorkspaceState)
+        -> Outcome
+    {
         if case .unknown = route {
             return .failure(APIFailure(status: 404, type: "not_found_error", message: "Not found: \(request.path)"))
         }
@@ -129,7 +138,8 @@ public struct SimulatorResponder: HTTPResponder {
         }
         switch keyMatched {
         case nil:
-            return .failure(APIFailure(status: 401, type: "authentication_error", message: "x-api-key header is required"))
+            return .failure(
+                APIFailure(status: 401, type: "authentication_error", message: "x-api-key header is required"))
         case false?:
             return .failure(APIFailure(status: 401, type: "authentication_error", message: "invalid x-api-key"))
         case true?:
@@ -162,7 +172,8 @@ public struct SimulatorResponder: HTTPResponder {
         if let text = request.queryValue("limit") {
             guard let value = Int(text), (1...1000).contains(value) else {
                 return .failure(
-                    APIFailure(status: 400, type: "invalid_request_error", message: ListError.invalidLimit(text).message)
+                    APIFailure(
+                        status: 400, type: "invalid_request_error", message: ListError.invalidLimit(text).message)
                 )
             }
             limit = value

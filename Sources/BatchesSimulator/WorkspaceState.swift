@@ -382,7 +382,9 @@ struct WorkspaceState {
         return id
     }
 
-    private mutating func seededEndedBatch(createdAt: Double, now: Double, expiring: Double, canceled: Double) -> SimulatedBatch {
+    private mutating func seededEndedBatch(createdAt: Double, now: Double, expiring: Double, canceled: Double)
+        -> SimulatedBatch
+    {
         let size = sampleSize()
         let age = now - createdAt
         var batch = SimulatedBatch(
@@ -424,7 +426,9 @@ struct WorkspaceState {
     }
 
     /// The slice of `records` a page covers (listed from its upper end down) and `has_more`.
-    func pageRange(limit: Int, afterID: String?, beforeID: String?) throws(ListError) -> (range: Range<Int>, hasMore: Bool) {
+    func pageRange(limit: Int, afterID: String?, beforeID: String?) throws(ListError) -> (
+        range: Range<Int>, hasMore: Bool
+    ) {
         guard (1...1000).contains(limit) else { throw .invalidLimit(String(limit)) }
         let size = min(limit, configuration.maxPageSize ?? limit)
         switch (afterID, beforeID) {

@@ -98,7 +98,13 @@ struct ExporterCommand: AsyncParsableCommand {
     static func main() async {
         let command: ExporterCommand
         do {
-            command = try parseAsRoot() as? ExporterCommand ?? ExporterCommand()
+            var parsed = try parseAsRoot()
+            guard let exporter = parsed as? ExporterCommand else {
+                // `--help` arrives as ArgumentParser's own help command; let it print.
+                try parsed.run()
+                return
+            }
+            command = exporter
         } catch {
             if exitCode(for: error) == .success { exit(withError: error) }
             failStartup(message(for: error))

@@ -80,15 +80,15 @@ let package = Package(
         // The simulator as its own process, for integration tests and benchmarks.
         .executableTarget(
             name: "batches-simulator",
-            dependencies: ["BatchesSimulator", "HTTPServing", "LogFormats", argumentParser, logging],
+            dependencies: ["BatchesSimulator", "HTTPServing", "LogFormats", logging],
             swiftSettings: strictSettings
         ),
 
-        .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "HTTPServing"], swiftSettings: strictSettings),
+        .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "HTTPServing", nioCore, logging], swiftSettings: strictSettings),
         .testTarget(name: "BatchesAPITests", dependencies: ["BatchesAPI", "CurlHTTP", logging], resources: [.copy("Fixtures")], swiftSettings: strictSettings),
         .testTarget(name: "PrometheusExpositionTests", dependencies: ["PrometheusExposition", "CZlib", nioCore], resources: [.copy("Fixtures")], swiftSettings: strictSettings),
         .testTarget(name: "HTTPServingTests", dependencies: ["HTTPServing", nioCore, nioPosix, logging], swiftSettings: strictSettings),
-        .testTarget(name: "BatchesSimulatorTests", dependencies: ["BatchesSimulator", "HTTPServing"], swiftSettings: strictSettings),
+        .testTarget(name: "BatchesSimulatorTests", dependencies: ["BatchesSimulator", "HTTPServing", "RFC3339", nioCore], swiftSettings: strictSettings),
         .testTarget(name: "BatchesExporterTests", dependencies: ["BatchesExporter", "BatchesAPI", "PrometheusExposition", "LogFormats", logging], swiftSettings: strictSettings),
         .testTarget(name: "RFC3339Tests", dependencies: ["RFC3339"], swiftSettings: strictSettings),
         .testTarget(name: "MetricsServerTests", dependencies: ["MetricsServer", "PrometheusExposition", "HTTPServing", nioCore], swiftSettings: strictSettings),

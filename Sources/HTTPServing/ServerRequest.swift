@@ -21,8 +21,17 @@ public struct ServerRequest: Sendable {
         self.headers = headers
     }
 
-    /// Parses a request target (`/path?a=1&b=two`) into its path and decoded query.
+    /// Parses a request target (`/path?a=1&b=two`) into its path and decoded query. The
+    /// absolute form (`http://host/path`), which clients send to proxies and servers must
+    /// accept (RFC 9112, 3.2.2), is reduced to its path and query.
     public init(method: String, target: String, headers: [(name: String, value: String)]) {
+        var target = Substring(target)
+        if !target.hasPrefix("/"), let colon = target.firstIndex(of: ":"), target[..<colon].allSatisfy(\.isLetter),
+            target[colon...].hasPrefix("://")
+        {
+            let authorityAndPath = target[target.index(colon, offsetBy: 3)...]
+            target = authorityAndPath.firstIndex(of: "/").map { authorityAndPath[$0...] } ?? "/"
+        }
         let parts = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         self.init(
             method: method,

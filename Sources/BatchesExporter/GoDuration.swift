@@ -46,7 +46,9 @@ public enum GoDuration {
             seconds %= 60
         }
         if seconds > 0 || milliseconds > 0 {
-            text += milliseconds > 0 ? "\(seconds).\(String(milliseconds + 1000).dropFirst())s" : "\(seconds)s"
+            var fraction = String(String(milliseconds + 1000).dropFirst())
+            while fraction.hasSuffix("0") { fraction.removeLast() }
+            text += fraction.isEmpty ? "\(seconds)s" : "\(seconds).\(fraction)s"
         }
         return text
     }

@@ -74,21 +74,21 @@ final class RequestHandler: ChannelInboundHandler {
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: status, headers: headers))), promise: nil)
 
         var body = response.body
-        var closeAfter = !keepAlive
+        var isTruncated = false
         if case .truncateBody(let afterBytes) = response.fault {
             body = body.getSlice(at: body.readerIndex, length: min(afterBytes, body.readableBytes)) ?? ByteBuffer()
-            closeAfter = true
+            isTruncated = true
         }
         if request.method != .HEAD {
             if body.readableBytes > 0 {
                 context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
             }
-            if let tail = response.bodyTail, tail.readableBytes > 0, response.fault == nil {
+            if let tail = response.bodyTail, tail.readableBytes > 0, !isTruncated {
                 context.write(wrapOutboundOut(.body(.byteBuffer(tail))), promise: nil)
             }
         }
         let channel = context.channel
-        if case .truncateBody = response.fault {
+        if isTruncated {
             // Never send `.end` for a truncated body: the client must see the connection drop
             // before the announced length arrived.
             context.flush()
@@ -97,7 +97,7 @@ final class RequestHandler: ChannelInboundHandler {
         }
         let written = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
-        if closeAfter {
+        if !keepAlive {
             written.futureResult.whenComplete { _ in channel.close(promise: nil) }
         }
     }

@@ -29,8 +29,10 @@ public struct ServerRequest: Sendable {
         if !target.hasPrefix("/"), let colon = target.firstIndex(of: ":"), target[..<colon].allSatisfy(\.isLetter),
             target[colon...].hasPrefix("://")
         {
-            let authorityAndPath = target[target.index(colon, offsetBy: 3)...]
-            target = authorityAndPath.firstIndex(of: "/").map { authorityAndPath[$0...] } ?? "/"
+            let authorityAndRest = target[target.index(colon, offsetBy: 3)...]
+            // The authority ends at the first "/" or "?"; a target with no path means "/".
+            let rest = authorityAndRest.firstIndex { $0 == "/" || $0 == "?" }.map { authorityAndRest[$0...] } ?? ""
+            target = rest.hasPrefix("/") ? rest : "/" + rest
         }
         let parts = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         self.init(

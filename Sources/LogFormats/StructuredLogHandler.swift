@@ -60,7 +60,11 @@ public struct StructuredLogHandler: LogHandler {
     }
 
     static func logfmtValue(_ value: String) -> String {
-        let needsQuotes = value.isEmpty || value.contains { $0 == " " || $0 == "=" || $0 == "\"" || $0.isNewline || $0 == "\\" }
+        // go-logfmt ends a bare value at any byte up to space, so every control character
+        // (tab included) must be quoted too.
+        let needsQuotes =
+            value.isEmpty
+            || value.unicodeScalars.contains { $0.value <= 0x20 || $0.value == 0x7F || $0 == "=" || $0 == "\"" || $0 == "\\" }
         guard needsQuotes else { return value }
         return jsonString(value)
     }

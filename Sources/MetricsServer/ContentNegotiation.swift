@@ -42,19 +42,26 @@ public enum ContentNegotiation {
         return best.format
     }
 
-    /// Whether `gzip` is acceptable (listed, or `*`, with q > 0).
+    /// Whether `gzip` is acceptable: listed with q > 0, or covered by `*` with q > 0 when not
+    /// listed itself (RFC 9110, 12.5.3: an explicit entry wins over the wildcard).
     public static func acceptsGzip(_ acceptEncoding: String?) -> Bool {
         guard let acceptEncoding else { return false }
+        var gzipQuality: Double?
+        var wildcardQuality: Double?
         for coding in acceptEncoding.split(separator: ",") {
             let parameters = coding.split(separator: ";").map { $0.trimmingCharacters() }
-            guard let name = parameters.first?.lowercased(), name == "gzip" || name == "*" else { continue }
+            guard let name = parameters.first?.lowercased() else { continue }
             let quality = parameters.dropFirst().compactMap { parameter -> Double? in
                 let pair = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters() }
-                return pair.count == 2 && pair[0] == "q" ? Double(pair[1]) : nil
+                return pair.count == 2 && pair[0].lowercased() == "q" ? Double(pair[1]) : nil
             }.first ?? 1
-            if quality > 0 { return true }
+            switch name {
+            case "gzip", "x-gzip": gzipQuality = quality
+            case "*": wildcardQuality = quality
+            default: break
+            }
         }
-        return false
+        return (gzipQuality ?? wildcardQuality ?? 0) > 0
     }
 }
 

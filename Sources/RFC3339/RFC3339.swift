@@ -30,7 +30,8 @@ public enum RFC3339 {
         guard let year = digits(4), expect(45), let month = digits(2), expect(45), let day = digits(2),
             expect(84, 116, 32),  // 'T', 't' or ' '
             let hour = digits(2), expect(58), let minute = digits(2), expect(58), let second = digits(2),
-            (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second <= 60
+            (1...12).contains(month), (1...daysInMonth(year: year, month: month)).contains(day),
+            hour < 24, minute < 60, second <= 60
         else { return nil }
 
         var fraction = 0.0
@@ -89,6 +90,14 @@ public enum RFC3339 {
         }
         return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(secondOfDay / 3600, 2)):"
             + "\(pad(secondOfDay % 3600 / 60, 2)):\(pad(secondOfDay % 60, 2)).\(pad(micros, 6))Z"
+    }
+
+    static func daysInMonth(year: Int, month: Int) -> Int {
+        switch month {
+        case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+        case 4, 6, 9, 11: 30
+        default: 31
+        }
     }
 
     // Howard Hinnant's days_from_civil / civil_from_days: exact for the proleptic Gregorian

@@ -16,6 +16,8 @@ public struct BatchesAPIError: Error, Sendable, CustomStringConvertible {
         case pagination
         /// Shutdown interrupted the request; not a failure of the API.
         case cancelled
+        /// The exporter's own request budget held the request back; not a failure of the API.
+        case deferred
     }
 
     public var reason: Reason

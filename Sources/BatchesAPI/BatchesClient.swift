@@ -33,11 +33,76 @@ public protocol HTTPGetting: Sendable {
 
 extension CurlClient: HTTPGetting {}
 
+/// Called before every request attempt (`true` for retries); may wait, e.g. for a request
+/// budget, or throw to stop the walk (``BatchesAPIError/Reason/deferred``).
+public typealias RequestGate = @Sendable (_ isRetry: Bool) async throws(BatchesAPIError) -> Void
+
+/// How a page walk ended.
+public enum WalkEnd: Sendable, Equatable {
+    /// The last page said `has_more: false`.
+    case listingEnded
+    /// The visitor stopped the walk; `next` resumes it.
+    case stopped(next: String)
+}
+
+/// Pagination safety, as a value: decides the next cursor after each page or says why the
+/// listing cannot be trusted to end.
+public struct PaginationGuard: Sendable {
+    private let maxPages: Int
+    private var pagesRead = 0
+    private var cursorsSeen: Set<String> = []
+
+    public init(maxPages: Int, startingAfter cursor: String? = nil) {
+        self.maxPages = maxPages
+        if let cursor { cursorsSeen.insert(cursor) }
+    }
+
+    /// The cursor for the page after `page`, or `nil` when the listing has ended.
+    public mutating func next(after page: BatchListPage) throws(BatchesAPIError) -> String? {
+        pagesRead += 1
+        guard page.hasMore else { return nil }
+        guard !page.data.isEmpty, let next = page.lastID else {
+            throw BatchesAPIError(
+                reason: .pagination,
+                message: "page \(pagesRead) says has_more but has \(page.data.isEmpty ? "no data" : "no last_id")"
+            )
+        }
+        guard cursorsSeen.insert(next).inserted else {
+            throw BatchesAPIError(reason: .pagination, message: "cursor \(next) repeated on page \(pagesRead)")
+        }
+        guard pagesRead < maxPages else {
+            throw BatchesAPIError(
+                reason: .pagination,
+                message: "listing did not end within \(maxPages) pages (--api.max-pages)"
+            )
+        }
+        return next
+    }
+}
+
 /// One request attempt as the metrics see it.
 public struct RequestObservation: Sendable {
     /// The HTTP status as text, or `error` when no response came.
     public var code: String
     public var duration: Duration
+    /// `anthropic-ratelimit-*` response headers, if the API sent any: keyed by the rest of the
+    /// header name (`requests-limit`, `requests-remaining`, `requests-reset`, ...), values as
+    /// numbers (reset times as seconds since the epoch).
+    public var rateLimits: [String: Double] = [:]
+
+    static func rateLimits(in headers: [(name: String, value: String)]) -> [String: Double] {
+        var limits: [String: Double] = [:]
+        let prefix = "anthropic-ratelimit-"
+        for (name, value) in headers where name.lowercased().hasPrefix(prefix) {
+            let key = String(name.lowercased().dropFirst(prefix.count))
+            if let number = Double(value.trimmingSpaces), number.isFinite {
+                limits[key] = number
+            } else if let time = RFC3339.parse(value.trimmingSpaces) {
+                limits[key] = time
+            }
+        }
+        return limits
+    }
 }
 
 /// Reads `GET /v1/messages/batches`, page by page, with retries and pagination safety.
@@ -102,54 +167,52 @@ public struct BatchesClient: Sendable {
 
     /// Reads every page, newest batch first, following `after_id = last_id` while `has_more`.
     /// Either returns the whole listing or throws: there is no partial result.
-    public func listAll(observe: (RequestObservation) -> Void) async throws(BatchesAPIError) -> [MessageBatch] {
+    public func listAll(
+        beforeEachRequest: RequestGate = { _ in },
+        observe: (RequestObservation) -> Void
+    ) async throws(BatchesAPIError) -> [MessageBatch] {
         var batches: [MessageBatch] = []
-        try await walkPages(observe: observe) { page in
+        try await walkPages(beforeEachRequest: beforeEachRequest, observe: observe) { page in
             batches.append(contentsOf: page.data)
             return true
         }
         return batches
     }
 
-    /// Walks pages from the newest, handing each to `visit`, until the listing ends or `visit`
-    /// returns false. Stops with a `pagination` error on a repeated cursor, on `has_more`
-    /// without data or `last_id`, and past `maxPages`.
+    /// Walks pages from the newest (or from after `cursor`), handing each to `visit`, until the
+    /// listing ends or `visit` returns false. Stops with a `pagination` error on a repeated
+    /// cursor, on `has_more` without data or `last_id`, and past `maxPages`.
+    /// - Returns: how the walk ended; ``WalkEnd/stopped(next:)`` carries the cursor to resume from.
+    @discardableResult
     public func walkPages(
+        startingAfter cursor: String? = nil,
+        beforeEachRequest: RequestGate = { _ in },
         observe: (RequestObservation) -> Void,
         visit: (BatchListPage) -> Bool
-    ) async throws(BatchesAPIError) {
-        var cursor: String?
-        var cursorsSeen: Set<String> = []
-        var pagesRead = 0
+    ) async throws(BatchesAPIError) -> WalkEnd {
+        var guardrail = PaginationGuard(maxPages: configuration.maxPages, startingAfter: cursor)
+        var cursor = cursor
         while true {
-            guard pagesRead < configuration.maxPages else {
-                throw BatchesAPIError(
-                    reason: .pagination,
-                    message: "listing did not end within \(configuration.maxPages) pages (--api.max-pages)"
-                )
-            }
-            let page = try await fetchPage(afterID: cursor, observe: observe)
-            pagesRead += 1
-            guard visit(page), page.hasMore else { return }
-            guard !page.data.isEmpty, let next = page.lastID else {
-                throw BatchesAPIError(
-                    reason: .pagination,
-                    message: "page \(pagesRead) says has_more but has \(page.data.isEmpty ? "no data" : "no last_id")"
-                )
-            }
-            guard next != cursor, cursorsSeen.insert(next).inserted else {
-                throw BatchesAPIError(reason: .pagination, message: "cursor \(next) repeated on page \(pagesRead)")
-            }
+            let page = try await fetchPage(afterID: cursor, beforeEachRequest: beforeEachRequest, observe: observe)
+            let next = try guardrail.next(after: page)
+            guard visit(page) else { return next.map { .stopped(next: $0) } ?? .listingEnded }
+            guard let next else { return .listingEnded }
             cursor = next
         }
     }
 
     /// Fetches one page, retrying per the ``RetryPolicy``.
-    public func fetchPage(afterID: String?, observe: (RequestObservation) -> Void) async throws(BatchesAPIError) -> BatchListPage {
+    public func fetchPage(
+        afterID: String?,
+        beforeEachRequest: RequestGate = { _ in },
+        observe: (RequestObservation) -> Void
+    ) async throws(BatchesAPIError) -> BatchListPage {
         let url = pageURL(afterID: afterID)
         let headers = requestHeaders()
         var retries = 0
         while true {
+            // Retries pass the gate too: a request budget counts every request sent.
+            try await beforeEachRequest(retries > 0)
             let started = ContinuousClock.now
             let outcome: RetryPolicy.Outcome
             let failure: BatchesAPIError
@@ -161,7 +224,13 @@ public struct BatchesClient: Sendable {
             }
             switch received {
             case .success(let response):
-                observe(RequestObservation(code: String(response.status), duration: ContinuousClock.now - started))
+                observe(
+                    RequestObservation(
+                        code: String(response.status),
+                        duration: ContinuousClock.now - started,
+                        rateLimits: RequestObservation.rateLimits(in: response.headers)
+                    )
+                )
                 if (200..<300).contains(response.status) {
                     return try Self.decodePage(response)
                 }

@@ -31,8 +31,9 @@ public struct PollHealth: Sendable {
         pollErrors = Dictionary(uniqueKeysWithValues: Self.countedReasons.map { ($0, 0) })
     }
 
-    /// Reasons that count as a failed poll; cancellation at shutdown is not the API's fault.
-    public static let countedReasons = BatchesAPIError.Reason.allCases.filter { $0 != .cancelled }
+    /// Reasons that count as a failed poll; cancellation at shutdown and the exporter's own
+    /// budget deferring a request are not the API's fault.
+    public static let countedReasons = BatchesAPIError.Reason.allCases.filter { $0 != .cancelled && $0 != .deferred }
 
     public mutating func recordRequest(code: String, kind: PollKind) {
         apiRequests[RequestKey(code: code, kind: kind), default: 0] += 1
@@ -46,7 +47,7 @@ public struct PollHealth: Sendable {
     }
 
     public mutating func recordFailure(_ reason: BatchesAPIError.Reason, duration: Duration) {
-        guard reason != .cancelled else { return }
+        guard Self.countedReasons.contains(reason) else { return }
         lastPollSucceeded = false
         consecutiveFailures += 1
         pollErrors[reason, default: 0] += 1

@@ -91,6 +91,45 @@ public enum WorkspaceMetrics {
         return families
     }
 
+    /// The request budget, and the API's own rate-limit headers when it sends them.
+    public static func budgetFamilies(
+        workspace name: String,
+        exhausted: UInt64,
+        requestsPerMinute: Int,
+        rateLimits: [String: Double]
+    ) -> [MetricFamily] {
+        let workspace = Label("workspace", name)
+        var families = [
+            MetricFamily(
+                name: "anthropic_batches_exporter_api_budget_exhausted",
+                help: "Polls spread out and full-resync steps deferred because --api.max-requests-per-minute was spent.",
+                type: .counter, samples: [Sample([workspace], Double(exhausted))]
+            ),
+            MetricFamily(
+                name: "anthropic_batches_exporter_api_budget_requests_per_minute",
+                help: "The configured request budget (--api.max-requests-per-minute); 0 means none.",
+                type: .gauge, samples: [Sample([workspace], Double(requestsPerMinute))]
+            ),
+        ]
+        // anthropic-ratelimit-<resource>-<limit|remaining|reset>, only as seen: whether batch
+        // endpoints send them is not documented.
+        let fields: [(suffix: String, family: String, help: String, unit: String?)] = [
+            ("-limit", "anthropic_batches_exporter_api_ratelimit_limit", "The API's anthropic-ratelimit-<resource>-limit header, last seen.", nil),
+            ("-remaining", "anthropic_batches_exporter_api_ratelimit_remaining", "The API's anthropic-ratelimit-<resource>-remaining header, last seen.", nil),
+            ("-reset", "anthropic_batches_exporter_api_ratelimit_reset_timestamp_seconds", "The API's anthropic-ratelimit-<resource>-reset header, last seen.", "seconds"),
+        ]
+        for field in fields {
+            let samples = rateLimits.keys.sorted().compactMap { key -> Sample? in
+                guard key.hasSuffix(field.suffix), let value = rateLimits[key] else { return nil }
+                return Sample([workspace, Label("resource", String(key.dropLast(field.suffix.count)))], value)
+            }
+            if !samples.isEmpty {
+                families.append(MetricFamily(name: field.family, help: field.help, type: .gauge, unit: field.unit, samples: samples))
+            }
+        }
+        return families
+    }
+
     static func healthFamilies(_ inputs: Inputs, workspace: Label) -> [MetricFamily] {
         let health = inputs.health
         var families: [MetricFamily] = []

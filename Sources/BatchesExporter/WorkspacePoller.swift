@@ -13,29 +13,61 @@ public struct PollerConfiguration: Sendable {
     public var maxBatchMetrics: Int
     /// Ended batches keep their own series this long after `ended_at`.
     public var endedRetention: Duration
+    /// How often everything is read again (deletions, archival); `.zero` reads everything on
+    /// every poll, as a naive exporter would.
+    public var fullResyncInterval: Duration
+    /// Requests per minute, retries included; 0 for no budget.
+    public var maxRequestsPerMinute: Int
 
-    public init(workspace: String, pollInterval: Duration, maxBatchMetrics: Int = 1000, endedRetention: Duration = .seconds(86_400)) {
+    public init(
+        workspace: String,
+        pollInterval: Duration,
+        maxBatchMetrics: Int = 1000,
+        endedRetention: Duration = .seconds(86_400),
+        fullResyncInterval: Duration = .seconds(900),
+        maxRequestsPerMinute: Int = 20
+    ) {
         self.workspace = workspace
         self.pollInterval = pollInterval
         self.maxBatchMetrics = maxBatchMetrics
         self.endedRetention = endedRetention
+        self.fullResyncInterval = fullResyncInterval
+        self.maxRequestsPerMinute = maxRequestsPerMinute
     }
 }
 
 /// Polls one workspace: the first poll at start, then one per interval (longer after
-/// failures), each a complete listing turned into a new snapshot or, on failure, into nothing
-/// but health metrics. The last good snapshot stays served until a poll succeeds again.
+/// failures). Each poll ends in a complete snapshot or, on failure, changes nothing but the
+/// health metrics: the last good snapshot stays served until a poll succeeds again.
+///
+/// After the first full read, polls are incremental (see ``IncrementalMerge``); a full resync
+/// runs every `fullResyncInterval`, page by page with whatever request budget the incremental
+/// polls leave, spread over as many poll intervals as that takes.
 public final class WorkspacePoller: Service, Sendable {
     private struct State: Sendable {
         var snapshot: WorkspaceSnapshot?
         var selection: PerBatchSelection?
         var lifecycle: BatchLifecycle
         var health = PollHealth()
+        /// A completed resync waiting to become the base of the next incremental walk.
+        var resyncedBase: [MessageBatch]?
+        var resync: ResyncProgress?
+        var lastFullReadStarted: ContinuousClock.Instant?
+        var rateLimits: [String: Double] = [:]
+    }
+
+    /// A full read in progress across polls.
+    private struct ResyncProgress: Sendable {
+        var cursor: String?
+        var batches: [MessageBatch] = []
+        var guardrail: PaginationGuard
+        var started: ContinuousClock.Instant
     }
 
     private let configuration: PollerConfiguration
     private let client: BatchesClient
     private let publisher: ExpositionPublisher
+    private let budget: RequestBudget
     private let logger: Logger
     private let now: @Sendable () -> Double
     private let state: Mutex<State>
@@ -51,6 +83,7 @@ public final class WorkspacePoller: Service, Sendable {
         self.configuration = configuration
         self.client = client
         self.publisher = publisher
+        budget = RequestBudget(requestsPerMinute: configuration.maxRequestsPerMinute)
         var logger = logger
         logger[metadataKey: "workspace"] = "\(configuration.workspace)"
         self.logger = logger
@@ -62,6 +95,7 @@ public final class WorkspacePoller: Service, Sendable {
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             let started = ContinuousClock.now
             await pollOnce()
+            await continueResync()
             let delay = state.withLock {
                 $0.health.delayBeforeNextPoll(interval: configuration.pollInterval, lastPollTook: ContinuousClock.now - started)
             }
@@ -73,16 +107,61 @@ public final class WorkspacePoller: Service, Sendable {
         }
     }
 
-    /// One complete poll: list everything, then publish either a new snapshot or the failure.
+    /// Records what each request attempt came to, by kind, for `api_requests_total`.
+    private final class RequestLog: Sendable {
+        let entries = Mutex<[(code: String, kind: PollKind, rateLimits: [String: Double])]>([])
+        func record(_ observation: RequestObservation, kind: PollKind) {
+            entries.withLock { $0.append((observation.code, kind, observation.rateLimits)) }
+        }
+        var count: Int { entries.withLock { $0.count } }
+    }
+
+    /// One poll: a full read when there is no snapshot yet (or full reads are configured),
+    /// else an incremental walk over the last snapshot. Publishes the outcome either way.
     public func pollOnce() async {
         let started = ContinuousClock.now
-        let requests = Mutex<[String]>([])
+        let (base, resyncDue) = state.withLock { state -> ([MessageBatch]?, Bool) in
+            let base = state.resyncedBase ?? state.snapshot?.batches
+            state.resyncedBase = nil
+            let due = state.lastFullReadStarted.map { started - $0 >= configuration.fullResyncInterval } ?? true
+            return (base, due)
+        }
+        let requests = RequestLog()
+        let kind: PollKind = base == nil || configuration.fullResyncInterval == .zero ? .full : .incremental
+        let budget = self.budget
+        let reportedWait = Mutex(false)
+        let gate: RequestGate = { [self] _ throws(BatchesAPIError) in
+            do {
+                try await budget.acquire {
+                    // Count a poll that has to wait once, and say so now: the wait can last
+                    // most of a minute, and a dashboard should not learn of it afterwards.
+                    guard !reportedWait.withLock({ $0 }) else { return }
+                    reportedWait.withLock { $0 = true }
+                    budget.noteExhausted()
+                    republish()
+                    logger.debug("Request budget spent; the poll waits for it", metadata: ["budget_per_minute": "\(configuration.maxRequestsPerMinute)"])
+                }
+            } catch {
+                throw BatchesAPIError(reason: .cancelled, message: "cancelled while waiting for the request budget")
+            }
+        }
+
         let result: Result<[MessageBatch], BatchesAPIError>
         do {
-            let batches = try await cancelWhenGracefulShutdown { [client] in
-                try await client.listAll { observation in requests.withLock { $0.append(observation.code) } }
-            }
-            result = .success(batches)
+            result = .success(
+                try await cancelWhenGracefulShutdown { [client] () async throws -> [MessageBatch] in
+                    switch kind {
+                    case .full:
+                        return try await client.listAll(beforeEachRequest: gate) { requests.record($0, kind: .full) }
+                    case .incremental:
+                        var merge = IncrementalMerge(previous: base ?? [])
+                        let end = try await client.walkPages(beforeEachRequest: gate, observe: { requests.record($0, kind: .incremental) }) {
+                            merge.observe($0)
+                        }
+                        return merge.merged(listingEnded: end == .listingEnded)
+                    }
+                }
+            )
         } catch let error as BatchesAPIError {
             result = .failure(error)
         } catch {
@@ -91,15 +170,21 @@ public final class WorkspacePoller: Service, Sendable {
         let duration = ContinuousClock.now - started
         let completedAt = now()
 
-        let (families, lastSuccess, events) = state.withLock { state in
-            var events = PollEvents(previousFailures: state.health.consecutiveFailures, previousDropped: state.selection?.dropped)
-            for code in requests.withLock({ $0 }) {
-                state.health.recordRequest(code: code, kind: .full)
-            }
+        var events = PollEvents()
+        let (families, lastSuccess) = state.withLock { state -> ([MetricFamily], Double?) in
+            events.previousFailures = state.health.consecutiveFailures
+            events.previousDropped = state.selection?.dropped
+            record(requests, into: &state)
             switch result {
             case .success(let batches):
                 let snapshot = WorkspaceSnapshot(batches: batches, takenAt: completedAt)
                 state.snapshot = snapshot
+                if kind == .full {
+                    state.lastFullReadStarted = started
+                    state.resync = nil
+                } else if resyncDue, state.resync == nil {
+                    state.resync = ResyncProgress(guardrail: PaginationGuard(maxPages: client.configuration.maxPages), started: started)
+                }
                 events.newlyEnded = state.lifecycle.observe(snapshot.batches).count
                 state.selection = PerBatchSelection(
                     from: snapshot.batches,
@@ -116,7 +201,79 @@ public final class WorkspacePoller: Service, Sendable {
             }
             events.consecutiveFailures = state.health.consecutiveFailures
             events.nextDelay = state.health.delayBeforeNextPoll(interval: configuration.pollInterval, lastPollTook: duration)
-            let inputs = WorkspaceMetrics.Inputs(
+            return (renderFamilies(state), state.health.lastSuccessAt)
+        }
+        publisher.publish(workspace: configuration.workspace, families: families, lastSuccessAt: lastSuccess)
+        log(events, kind: kind, duration: duration, requests: requests.count)
+    }
+
+    /// Reads further pages of a full resync while the budget has room right now, never
+    /// waiting for it: the next poll must not be delayed by a resync.
+    func continueResync() async {
+        guard var progress = state.withLock({ $0.resync }), !Task.isShuttingDownGracefully else { return }
+        let requests = RequestLog()
+        let budget = self.budget
+        let gate: RequestGate = { _ throws(BatchesAPIError) in
+            guard budget.tryAcquire() else {
+                throw BatchesAPIError(reason: .deferred, message: "request budget spent for now")
+            }
+        }
+        var completed = false
+        var failure: BatchesAPIError?
+        do {
+            while true {
+                let page = try await client.fetchPage(afterID: progress.cursor, beforeEachRequest: gate) { requests.record($0, kind: .full) }
+                let next = try progress.guardrail.next(after: page)
+                progress.batches.append(contentsOf: page.data)
+                guard let next else {
+                    completed = true
+                    break
+                }
+                progress.cursor = next
+            }
+        } catch {
+            failure = error
+        }
+        if failure?.reason == .deferred { budget.noteExhausted() }
+        let (families, lastSuccess) = state.withLock { state -> ([MetricFamily], Double?) in
+            record(requests, into: &state)
+            if completed {
+                state.resyncedBase = progress.batches
+                state.lastFullReadStarted = progress.started
+                state.resync = nil
+            } else if let failure, failure.reason != .deferred, failure.reason != .cancelled {
+                // Start over next time: a half-read resync after an error cannot be trusted.
+                state.health.recordFailure(failure.reason, duration: .zero)
+                state.resync = nil
+            } else {
+                state.resync = progress
+            }
+            return (renderFamilies(state), state.health.lastSuccessAt)
+        }
+        publisher.publish(workspace: configuration.workspace, families: families, lastSuccessAt: lastSuccess)
+        if completed {
+            logger.debug("Full resync complete", metadata: ["batches": "\(progress.batches.count)", "requests": "\(requests.count)"])
+        } else if let failure, failure.reason != .deferred, failure.reason != .cancelled {
+            logger.warning("Full resync failed; it will start over", metadata: ["reason": "\(failure.reason.rawValue)", "error": "\(failure)"])
+        }
+    }
+
+    /// Publishes the current state again, without a new poll result.
+    private func republish() {
+        let (families, lastSuccess) = state.withLock { (renderFamilies($0), $0.health.lastSuccessAt) }
+        publisher.publish(workspace: configuration.workspace, families: families, lastSuccessAt: lastSuccess)
+    }
+
+    private func record(_ requests: RequestLog, into state: inout State) {
+        for entry in requests.entries.withLock({ $0 }) {
+            state.health.recordRequest(code: entry.code, kind: entry.kind)
+            state.rateLimits.merge(entry.rateLimits) { $1 }
+        }
+    }
+
+    private func renderFamilies(_ state: State) -> [MetricFamily] {
+        var families = WorkspaceMetrics.families(
+            WorkspaceMetrics.Inputs(
                 workspace: configuration.workspace,
                 snapshot: state.snapshot,
                 selection: state.selection,
@@ -124,14 +281,18 @@ public final class WorkspacePoller: Service, Sendable {
                 health: state.health,
                 pollInterval: configuration.pollInterval
             )
-            return (WorkspaceMetrics.families(inputs), state.health.lastSuccessAt, events)
-        }
-        publisher.publish(workspace: configuration.workspace, families: families, lastSuccessAt: lastSuccess)
-        log(events, duration: duration, requests: requests.withLock { $0.count })
+        )
+        families += WorkspaceMetrics.budgetFamilies(
+            workspace: configuration.workspace,
+            exhausted: budget.exhausted,
+            requestsPerMinute: configuration.maxRequestsPerMinute,
+            rateLimits: state.rateLimits
+        )
+        return families
     }
 
     private struct PollEvents {
-        var previousFailures: Int
+        var previousFailures = 0
         var previousDropped: Int?
         var failure: BatchesAPIError?
         var batches = 0
@@ -141,9 +302,9 @@ public final class WorkspacePoller: Service, Sendable {
         var nextDelay: Duration = .zero
     }
 
-    private func log(_ events: PollEvents, duration: Duration, requests: Int) {
+    private func log(_ events: PollEvents, kind: PollKind, duration: Duration, requests: Int) {
         let timing: Logger.Metadata = [
-            "duration_ms": "\(Int(duration.inSeconds * 1000))", "requests": "\(requests)",
+            "duration_ms": "\(Int(duration.inSeconds * 1000))", "requests": "\(requests)", "kind": "\(kind.rawValue)",
         ]
         guard let failure = events.failure else {
             if events.previousFailures > 0 {
@@ -161,7 +322,7 @@ public final class WorkspacePoller: Service, Sendable {
             }
             return
         }
-        guard failure.reason != .cancelled else { return }
+        guard PollHealth.countedReasons.contains(failure.reason) else { return }
         var metadata = timing
         metadata["reason"] = "\(failure.reason.rawValue)"
         metadata["error"] = "\(failure.message)"

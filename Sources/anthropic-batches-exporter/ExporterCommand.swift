@@ -72,6 +72,12 @@ struct ExporterCommand: AsyncParsableCommand {
     @Option(name: .customLong("api.max-response-bytes"), help: "Largest response body accepted; larger ones fail the poll as a decode error.")
     var maxResponseBytes = 64 << 20
 
+    @Option(name: .customLong("api.full-resync-interval"), help: "How often to read every page again, to catch deletions and archival; between resyncs polls read only the newest pages. 0 reads everything on every poll.")
+    var fullResyncInterval = "15m"
+
+    @Option(name: .customLong("api.max-requests-per-minute"), help: "Most API requests in any minute, retries included; polls wait and resyncs pause to stay under it. The batch endpoints share one per-minute limit with your real batch work. 0 for no limit.")
+    var maxRequestsPerMinute = 20
+
     @Option(name: .customLong("api.ca-file"), help: "Extra CA bundle (PEM) to trust for the API, in addition to the system's. TLS verification cannot be turned off.")
     var caFile: String?
 

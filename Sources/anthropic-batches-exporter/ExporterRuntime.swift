@@ -81,7 +81,9 @@ struct ExporterRuntime {
                 workspace: settings.workspaceName,
                 pollInterval: settings.pollInterval,
                 maxBatchMetrics: settings.maxBatchMetrics,
-                endedRetention: settings.endedRetention
+                endedRetention: settings.endedRetention,
+                fullResyncInterval: settings.fullResyncInterval,
+                maxRequestsPerMinute: settings.maxRequestsPerMinute
             ),
             client: client,
             publisher: publisher,

@@ -42,6 +42,8 @@ struct ExporterSettings {
     var pageSize: Int
     var maxResponseBytes: Int
     var caFile: String?
+    var fullResyncInterval: Duration
+    var maxRequestsPerMinute: Int
     var workspaceName: String
     var maxBatchMetrics: Int
     var endedRetention: Duration
@@ -95,6 +97,11 @@ struct ExporterSettings {
             throw SettingsError(description: "--api.ca-file \(caFile) cannot be read")
         }
         caFile = flags.caFile
+        fullResyncInterval = try Self.duration(flags.fullResyncInterval, flag: "--api.full-resync-interval", minimum: .zero)
+        guard flags.maxRequestsPerMinute >= 0 else {
+            throw SettingsError(description: "--api.max-requests-per-minute must be 0 (no limit) or more (got \(flags.maxRequestsPerMinute))")
+        }
+        maxRequestsPerMinute = flags.maxRequestsPerMinute
         guard !flags.workspaceName.isEmpty else {
             throw SettingsError(description: "--workspace-name must not be empty")
         }

@@ -80,7 +80,9 @@ final class ExporterProcess {
     /// An exporter polling `simulator` with the simulator's key.
     convenience init(polling simulator: SimulatorProcess, key: String? = nil, arguments: [String] = []) async throws {
         try await self.init(
-            arguments: ["--api-base-url", simulator.baseURL, "--poll-interval", "300ms", "--log.level", "debug"] + arguments,
+            // No request budget unless a test sets one: tests poll far faster than production.
+            arguments: ["--api-base-url", simulator.baseURL, "--poll-interval", "300ms", "--log.level", "debug", "--api.max-requests-per-minute", "0"]
+                + arguments,
             environment: ["ANTHROPIC_API_KEY": key ?? simulator.apiKey]
         )
     }

@@ -16,11 +16,15 @@ final class ConnectionTimeoutHandler: ChannelDuplexHandler {
     private let writeTimeout: TimeAmount
     private var timer: Scheduled<Void>?
     private var requestsInFlight = 0
+    /// Tells the server when the connection starts and stops working on requests, so the
+    /// connection cap can make room by closing idle connections only.
+    private let onBusyChange: (Bool) -> Void
 
-    init(requestHeadTimeout: TimeAmount, idleTimeout: TimeAmount, writeTimeout: TimeAmount) {
+    init(requestHeadTimeout: TimeAmount, idleTimeout: TimeAmount, writeTimeout: TimeAmount, onBusyChange: @escaping (Bool) -> Void) {
         self.requestHeadTimeout = requestHeadTimeout
         self.idleTimeout = idleTimeout
         self.writeTimeout = writeTimeout
+        self.onBusyChange = onBusyChange
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -40,6 +44,7 @@ final class ConnectionTimeoutHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if case .head = unwrapInboundIn(data) {
+            if requestsInFlight == 0 { onBusyChange(true) }
             requestsInFlight += 1
             timer?.cancel()
             timer = nil
@@ -65,6 +70,7 @@ final class ConnectionTimeoutHandler: ChannelDuplexHandler {
     private func responseWritten(context: ChannelHandlerContext) {
         requestsInFlight -= 1
         if requestsInFlight == 0, context.channel.isActive {
+            onBusyChange(false)
             arm(idleTimeout, context: context)
         }
     }

@@ -14,11 +14,11 @@ public final class HTTPServer: Sendable {
     private let responder: any HTTPResponder
     private let logger: Logger
     private let group: any EventLoopGroup
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
     private struct State {
         var listener: (any Channel)?
-        var connections: [ObjectIdentifier: any Channel] = [:]
+        var connections: ConnectionTable
         var isShuttingDown = false
     }
 
@@ -32,6 +32,7 @@ public final class HTTPServer: Sendable {
         self.responder = responder
         self.logger = logger
         self.group = group
+        state = Mutex(State(connections: ConnectionTable(capacity: configuration.maxConnections)))
     }
 
     /// Binds and starts accepting. Returns the bound port, which is the one to use when the
@@ -53,6 +54,7 @@ public final class HTTPServer: Sendable {
     /// The number of connections open right now.
     public var openConnections: Int { state.withLock { $0.connections.count } }
 
+
     /// Stops accepting, lets requests in flight finish within the grace period, then closes
     /// every connection that is left.
     public func shutdown() async {
@@ -60,7 +62,7 @@ public final class HTTPServer: Sendable {
             state.isShuttingDown = true
             let listener = state.listener
             state.listener = nil
-            return (listener, Array(state.connections.values))
+            return (listener, state.connections.entries.values.map(\.channel))
         }
         try? await listener?.close()
         // NIO's pipeline handler closes idle connections at once and busy ones after their
@@ -87,19 +89,24 @@ public final class HTTPServer: Sendable {
     /// Admits a connection under the cap and builds its pipeline.
     private func configureConnection(_ channel: any Channel) throws {
         let id = ObjectIdentifier(channel)
-        let admitted = state.withLock { state in
-            guard !state.isShuttingDown, state.connections.count < configuration.maxConnections else { return false }
-            state.connections[id] = channel
-            return true
+        let admission = state.withLock { state -> ConnectionTable.Admission in
+            guard !state.isShuttingDown else { return .refused }
+            return state.connections.admit(channel, now: .now())
         }
-        guard admitted else {
-            // Closing at once tells the client to retry elsewhere or later, instead of letting it
-            // queue behind connections that may never finish.
+        switch admission {
+        case .refused:
+            // Every connection is busy: closing at once tells the client to retry, instead of
+            // letting it queue behind requests that may take long.
             channel.close(promise: nil)
             return
+        case .admittedEvicting(let idle):
+            logger.debug("Connection cap reached; closing the longest-idle connection")
+            idle.close(promise: nil)
+        case .admitted:
+            break
         }
         channel.closeFuture.whenComplete { [self] _ in
-            _ = state.withLock { $0.connections.removeValue(forKey: id) }
+            state.withLock { $0.connections.remove(id) }
         }
 
         var limits = NIOHTTPDecoderLimitConfiguration()
@@ -120,7 +127,8 @@ public final class HTTPServer: Sendable {
             ConnectionTimeoutHandler(
                 requestHeadTimeout: TimeAmount(configuration.requestHeadTimeout),
                 idleTimeout: TimeAmount(configuration.idleTimeout),
-                writeTimeout: TimeAmount(configuration.writeTimeout)
+                writeTimeout: TimeAmount(configuration.writeTimeout),
+                onBusyChange: { [self] busy in state.withLock { $0.connections.setBusy(id, busy, now: .now()) } }
             )
         )
         try pipeline.addHandler(RequestHandler(responder: responder))

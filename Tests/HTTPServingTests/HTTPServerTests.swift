@@ -200,26 +200,50 @@ struct HTTPServerTests {
         }
     }
 
-    @Test("With maxConnections = 2, a third connection is closed at once while the first two stay usable")
-    func connectionCap() async throws {
+    @Test("At the cap, a new connection replaces the longest-idle one, so idle connections cannot lock scrapers out")
+    func connectionCapEvictsIdle() async throws {
         try await withServer(configure: { $0.maxConnections = 2 }) { server, port in
             let first = try TestSocket(port: port)
             defer { first.close() }
+            #expect(try await eventually { server.openConnections == 1 })
             let second = try TestSocket(port: port)
             defer { second.close() }
             #expect(try await eventually { server.openConnections == 2 })
 
             let third = try TestSocket(port: port)
             defer { third.close() }
+            try third.send("GET /hello?name=third HTTP/1.1\r\nHost: a\r\n\r\n")
+            #expect(try third.readResponse().bodyText == "hello third\n")
+            let (bytes, end) = try await onThread { first.readUntilClosed() }
+            #expect(end == .closed, "the longest-idle connection made room")
+            #expect(bytes.isEmpty)
+            try second.send("GET /hello?name=second HTTP/1.1\r\nHost: a\r\n\r\n")
+            #expect(try second.readResponse().bodyText == "hello second\n")
+            #expect(server.openConnections == 2)
+        }
+    }
+
+    @Test("At the cap with every connection busy, a new connection is closed at once and the busy ones finish")
+    func connectionCapRefusesWhenBusy() async throws {
+        let responder = TestResponder()
+        try await withServer(responder: responder, configure: { $0.maxConnections = 2 }) { server, port in
+            let first = try TestSocket(port: port, receiveTimeout: .seconds(10))
+            defer { first.close() }
+            let second = try TestSocket(port: port, receiveTimeout: .seconds(10))
+            defer { second.close() }
+            try first.send("GET /very-slow HTTP/1.1\r\nHost: a\r\n\r\n")
+            try second.send("GET /very-slow HTTP/1.1\r\nHost: a\r\n\r\n")
+            #expect(try await eventually { server.openConnections == 2 })
+            // Both heads have reached the responder, so both connections are marked busy.
+            #expect(try await eventually { responder.counter.count == 2 })
+
+            let third = try TestSocket(port: port)
+            defer { third.close() }
             let (bytes, end) = try await onThread { third.readUntilClosed() }
             #expect(end == .closed)
             #expect(bytes.isEmpty)
-            #expect(server.openConnections == 2)
-
-            try first.send("GET /hello?name=first HTTP/1.1\r\nHost: a\r\n\r\n")
-            #expect(try first.readResponse().bodyText == "hello first\n")
-            try second.send("GET /hello?name=second HTTP/1.1\r\nHost: a\r\n\r\n")
-            #expect(try second.readResponse().bodyText == "hello second\n")
+            #expect(try first.readResponse().bodyText == "very slow body\n")
+            #expect(try second.readResponse().bodyText == "very slow body\n")
         }
     }
 

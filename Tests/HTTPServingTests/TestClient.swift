@@ -186,6 +186,8 @@ struct TestResponder: HTTPResponder {
             return .text(200, "hello \(request.queryValue("name") ?? "world")\n", headers: [("X-Test", "yes")])
         case "/slow":
             return ServerResponse(status: 200, body: ByteBuffer(string: "slow body\n"), fault: .delay(.milliseconds(300)))
+        case "/very-slow":
+            return ServerResponse(status: 200, body: ByteBuffer(string: "very slow body\n"), fault: .delay(.seconds(3)))
         case "/tail":
             return ServerResponse(status: 200, body: ByteBuffer(string: "head-part;"), bodyTail: ByteBuffer(string: "tail-part\n"))
         case "/slow-tail":

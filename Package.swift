@@ -16,6 +16,8 @@ let nioHTTP1: Target.Dependency = .product(name: "NIOHTTP1", package: "swift-nio
 let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
 let serviceLifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 let unixSignals: Target.Dependency = .product(name: "UnixSignals", package: "swift-service-lifecycle")
+let nioSSL: Target.Dependency = .product(name: "NIOSSL", package: "swift-nio-ssl")
+let yams: Target.Dependency = .product(name: "Yams", package: "Yams")
 let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
 
 let package = Package(
@@ -30,6 +32,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // TLS for the listener (--web.config.file); it compiles BoringSSL, so it is here only
+        // because serving /metrics over TLS needs it.
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         // C surfaces, each behind its own target.
@@ -37,6 +43,11 @@ let package = Package(
             name: "CCurl",
             pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        .systemLibrary(
+            name: "CCrypt",
+            pkgConfig: "libxcrypt",
+            providers: [.apt(["libcrypt-dev"])]
         ),
         .systemLibrary(
             name: "CZlib",
@@ -55,11 +66,14 @@ let package = Package(
         // store of the current rendering, process_* metrics. Knows no HTTP and no API.
         .target(name: "PrometheusExposition", dependencies: ["CZlib", nioCore], swiftSettings: strictSettings),
         // A small hardened HTTP/1.1 listener over SwiftNIO, generic over a responder.
-        .target(name: "HTTPServing", dependencies: [nioCore, nioPosix, nioHTTP1, logging], swiftSettings: strictSettings),
+        .target(name: "HTTPServing", dependencies: [nioCore, nioPosix, nioHTTP1, nioSSL, logging], swiftSettings: strictSettings),
         // The exporter's routes: /metrics with negotiation, landing page, health. Knows no API.
-        .target(name: "MetricsServer", dependencies: ["HTTPServing", "PrometheusExposition", logging], swiftSettings: strictSettings),
+        .target(name: "MetricsServer", dependencies: ["HTTPServing", "PrometheusExposition", "CCrypt", nioCore, nioPosix, nioSSL, logging], swiftSettings: strictSettings),
         // The in-repo stand-in for the Message Batches API (tests, benchmarks and --demo).
         .target(name: "BatchesSimulator", dependencies: ["HTTPServing", "RFC3339", nioCore, logging], swiftSettings: strictSettings),
+        // The YAML files: --web.config.file (exporter-toolkit's format) and --config.file
+        // (workspaces); plain values out, with file:line in every error.
+        .target(name: "ConfigFiles", dependencies: [yams], swiftSettings: strictSettings),
         // logfmt and JSON log handlers for swift-log.
         .target(name: "LogFormats", dependencies: ["RFC3339", logging], swiftSettings: strictSettings),
         // The poll loop as a Service: poller, its state machine (clock injected), configuration.
@@ -72,7 +86,7 @@ let package = Package(
         .executableTarget(
             name: "anthropic-batches-exporter",
             dependencies: [
-                "BatchesExporter", "MetricsServer", "BatchesSimulator", "LogFormats", "HTTPServing",
+                "BatchesExporter", "MetricsServer", "BatchesSimulator", "LogFormats", "HTTPServing", "ConfigFiles", nioSSL,
                 argumentParser, logging, serviceLifecycle, unixSignals,
             ],
             swiftSettings: strictSettings
@@ -91,9 +105,10 @@ let package = Package(
         .testTarget(name: "BatchesSimulatorTests", dependencies: ["BatchesSimulator", "HTTPServing", "RFC3339", nioCore], swiftSettings: strictSettings),
         .testTarget(name: "BatchesExporterTests", dependencies: ["BatchesExporter", "BatchesAPI", "PrometheusExposition", "LogFormats", "BatchesSimulator", "HTTPServing", nioCore, logging], swiftSettings: strictSettings),
         .testTarget(name: "RFC3339Tests", dependencies: ["RFC3339"], swiftSettings: strictSettings),
-        .testTarget(name: "MetricsServerTests", dependencies: ["MetricsServer", "PrometheusExposition", "HTTPServing", nioCore], swiftSettings: strictSettings),
+        .testTarget(name: "MetricsServerTests", dependencies: ["MetricsServer", "PrometheusExposition", "HTTPServing", nioCore, nioPosix], swiftSettings: strictSettings),
         .testTarget(name: "LogFormatsTests", dependencies: ["LogFormats", logging], swiftSettings: strictSettings),
         .testTarget(name: "DeployTests", dependencies: [], swiftSettings: strictSettings),
+        .testTarget(name: "ConfigFilesTests", dependencies: ["ConfigFiles"], swiftSettings: strictSettings),
         .testTarget(name: "IntegrationTests", dependencies: [], swiftSettings: strictSettings),
     ]
 )

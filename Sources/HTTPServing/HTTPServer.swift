@@ -2,13 +2,14 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// A small HTTP/1.1 server that answers every request through one ``HTTPResponder``.
 ///
 /// The hardening is the pipeline built in ``configureConnection(_:)``, read top to bottom:
-/// connection cap, head size limit, protocol errors answered and closed, timeouts for slow or
-/// idle peers, then the responder. It accepts no request bodies: nothing it serves needs one.
+/// connection cap, TLS when configured, head size limit, protocol errors answered and closed,
+/// timeouts for slow or idle peers, then the responder. It accepts no request bodies: nothing it serves needs one.
 public final class HTTPServer: Sendable {
     private let configuration: HTTPServerConfiguration
     private let responder: any HTTPResponder
@@ -115,6 +116,9 @@ public final class HTTPServer: Sendable {
         limits.maxHeaderFieldCount = 100
 
         let pipeline = channel.pipeline.syncOperations
+        if let tls = configuration.tls {
+            try pipeline.addHandler(NIOSSLServerHandler(context: tls))
+        }
         try pipeline.configureHTTPServerPipeline(
             withPipeliningAssistance: true,
             withErrorHandling: false,

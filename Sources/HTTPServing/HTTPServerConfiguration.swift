@@ -1,3 +1,5 @@
+import NIOSSL
+
 /// Limits that keep one slow, broken or hostile client from costing the others their service.
 public struct HTTPServerConfiguration: Sendable {
     /// Address to bind; `0.0.0.0`, `::`, a host name or an IP.
@@ -16,6 +18,8 @@ public struct HTTPServerConfiguration: Sendable {
     public var writeTimeout: Duration = .seconds(30)
     /// On shutdown, in-flight responses get this long to finish before connections are cut.
     public var shutdownGracePeriod: Duration = .seconds(3)
+    /// Serve HTTPS with this context; plain HTTP when `nil`.
+    public var tls: NIOSSLContext?
 
     public init(host: String, port: Int) {
         self.host = host

@@ -34,16 +34,20 @@ final class RequestHandler: ChannelInboundHandler {
                 target: head.uri,
                 headers: head.headers.map { ($0.name, $0.value) }
             )
-            let response = responder.respond(to: request)
-            if case .delay(let delay) = response.fault {
-                let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-                context.eventLoop.scheduleTask(in: TimeAmount(delay)) {
-                    let (handler, context) = loopBound.value
-                    guard context.channel.isActive else { return }
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            responder.respond(to: request, on: context.eventLoop).whenComplete { result in
+                let (handler, context) = loopBound.value
+                guard context.channel.isActive else { return }
+                let response = (try? result.get()) ?? .text(500, "internal error\n")
+                if case .delay(let delay) = response.fault {
+                    context.eventLoop.scheduleTask(in: TimeAmount(delay)) {
+                        let (handler, context) = loopBound.value
+                        guard context.channel.isActive else { return }
+                        handler.send(response, for: head, keepAlive: head.isKeepAlive, context: context)
+                    }
+                } else {
                     handler.send(response, for: head, keepAlive: head.isKeepAlive, context: context)
                 }
-            } else {
-                send(response, for: head, keepAlive: head.isKeepAlive, context: context)
             }
         }
     }

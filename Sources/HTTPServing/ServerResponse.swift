@@ -48,7 +48,16 @@ public struct ServerResponse: Sendable {
 }
 
 /// Answers requests. Called on an event loop thread, so it must not block: a responder that
-/// needs to wait returns a `.delay` fault instead of sleeping.
+/// needs slow work (a bcrypt check, say) implements ``respond(to:on:)`` and does it elsewhere;
+/// one that only needs to wait returns a `.delay` fault.
 public protocol HTTPResponder: Sendable {
     func respond(to request: ServerRequest) -> ServerResponse
+    /// The server calls this one; by default it answers with ``respond(to:)`` at once.
+    func respond(to request: ServerRequest, on eventLoop: any EventLoop) -> EventLoopFuture<ServerResponse>
+}
+
+extension HTTPResponder {
+    public func respond(to request: ServerRequest, on eventLoop: any EventLoop) -> EventLoopFuture<ServerResponse> {
+        eventLoop.makeSucceededFuture(respond(to: request))
+    }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import BatchesAPI
 import BatchesExporter
 import BatchesSimulator
+import ConfigFiles
 import CurlHTTP
 import HTTPServing
 import LogFormats
@@ -35,6 +36,9 @@ struct ExporterCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("web.telemetry-path"), help: "Path under which to expose metrics.")
     var telemetryPath = "/metrics"
+
+    @Option(name: .customLong("web.config.file"), help: "Path to a web configuration file (exporter-toolkit format) enabling TLS and/or basic auth.")
+    var webConfigFile: String?
 
     @Option(name: .customLong("web.max-connections"), help: "Concurrent HTTP connections served; further ones are closed at once.")
     var maxConnections = 512

@@ -1,6 +1,7 @@
 import BatchesAPI
 import BatchesExporter
 import BatchesSimulator
+import ConfigFiles
 import CurlHTTP
 import HTTPServing
 import LogFormats
@@ -93,17 +94,18 @@ struct ExporterRuntime {
         )
         var serverConfiguration = HTTPServerConfiguration(host: settings.listenHost, port: settings.listenPort)
         serverConfiguration.maxConnections = settings.maxConnections
-        let server = HTTPServer(
-            configuration: serverConfiguration,
-            responder: MetricsRoutes(
-                telemetryPath: settings.telemetryPath,
-                version: BuildInfo.version,
-                store: store,
-                perScrapeFamilies: { publisher.perScrapeFamilies() },
-                isReady: { publisher.hasSucceededOnce }
-            ),
-            logger: logger
+        serverConfiguration.tls = settings.tlsContext
+        var responder: any HTTPResponder = MetricsRoutes(
+            telemetryPath: settings.telemetryPath,
+            version: BuildInfo.version,
+            store: store,
+            perScrapeFamilies: { publisher.perScrapeFamilies() },
+            isReady: { publisher.hasSucceededOnce }
         )
+        if !settings.webConfig.basicAuthUsers.isEmpty {
+            responder = BasicAuthResponder(wrapping: responder, users: settings.webConfig.basicAuthUsers)
+        }
+        let server = HTTPServer(configuration: serverConfiguration, responder: responder, logger: logger)
         let port: Int
         do {
             port = try await server.start()
@@ -114,6 +116,7 @@ struct ExporterRuntime {
             "Listening",
             metadata: [
                 "address": "\(settings.listenHost):\(port)", "telemetry_path": "\(settings.telemetryPath)",
+                "tls": "\(settings.webConfig.tls != nil)", "basic_auth": "\(!settings.webConfig.basicAuthUsers.isEmpty)",
                 "version": "\(BuildInfo.version)", "poll_interval": "\(GoDuration.format(settings.pollInterval))",
             ]
         )

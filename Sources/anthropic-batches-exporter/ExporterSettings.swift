@@ -1,7 +1,10 @@
 import BatchesAPI
 import BatchesExporter
+import ConfigFiles
 import LogFormats
 import Logging
+import MetricsServer
+import NIOSSL
 
 #if canImport(Glibc)
 import Glibc
@@ -29,6 +32,10 @@ struct ExporterSettings {
     var listenPort: Int
     var telemetryPath: String
     var maxConnections: Int
+    var webConfig: WebConfig
+    /// Built while validating, so a bad certificate stops the start with exit 2, like any
+    /// other bad setting, before anything listens.
+    var tlsContext: NIOSSLContext?
     var apiBaseURL: String
     var anthropicVersion: String
     /// `nil` only in demo mode, where the simulator's own key is used.
@@ -61,6 +68,16 @@ struct ExporterSettings {
             throw SettingsError(description: "--web.max-connections must be between 1 and 100000 (got \(flags.maxConnections))")
         }
         maxConnections = flags.maxConnections
+        webConfig = try flags.webConfigFile.map(Self.webConfig) ?? WebConfig()
+        if let tls = webConfig.tls {
+            do {
+                tlsContext = try ListenerTLS.makeContext(
+                    certFile: tls.certFile, keyFile: tls.keyFile, minVersion: tls.minVersion, clientCAFile: tls.clientCAFile
+                )
+            } catch {
+                throw SettingsError(description: error.description)
+            }
+        }
         guard flags.apiBaseURL.hasPrefix("https://") || flags.apiBaseURL.hasPrefix("http://"), flags.apiBaseURL.count > 8 else {
             throw SettingsError(description: "--api-base-url must be an http:// or https:// URL (got \"\(flags.apiBaseURL)\")")
         }
@@ -142,6 +159,18 @@ struct ExporterSettings {
         )
     }
 
+    static func webConfig(_ path: String) throws(SettingsError) -> WebConfig {
+        guard let text = readSmallFile(path, limit: 1 << 20) else {
+            throw SettingsError(description: "--web.config.file \(path) cannot be read")
+        }
+        let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+        do {
+            return try WebConfig.parse(text, file: path, baseDirectory: directory.isEmpty ? "/" : directory)
+        } catch {
+            throw SettingsError(description: error.description)
+        }
+    }
+
     static func duration(_ text: String, flag: String, minimum: Duration) throws(SettingsError) -> Duration {
         let duration: Duration
         do {
@@ -168,13 +197,13 @@ struct ExporterSettings {
         return (host.isEmpty ? "0.0.0.0" : host, port)
     }
 
-    static func readSmallFile(_ path: String) -> String? {
+    static func readSmallFile(_ path: String, limit: Int = 65_536) -> String? {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
-        while bytes.count < 65_536 {
+        while bytes.count < limit {
             let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
             if count < 0 { return nil }
             if count == 0 { break }

@@ -107,7 +107,7 @@ public struct RequestObservation: Sendable {
 
 /// Reads `GET /v1/messages/batches`, page by page, with retries and pagination safety.
 public struct BatchesClient: Sendable {
-    public struct Configuration: Sendable {
+    public struct Configuration: Sendable, Equatable {
         /// Scheme, host and optional port, e.g. `https://api.anthropic.com`; no trailing slash needed.
         public var baseURL: String
         public var apiKey: APIKey

@@ -11,6 +11,8 @@ public final class ExpositionPublisher: Sendable {
     }
 
     private let sources = Mutex<[String: Source]>([:])
+    /// Families about the process rather than a workspace (the config's reload status).
+    private let globalFamilies = Mutex<[MetricFamily]>([])
     private let constantFamilies: [MetricFamily]
     private let store: ExpositionStore
     private let now: @Sendable () -> Double
@@ -28,11 +30,30 @@ public final class ExpositionPublisher: Sendable {
     public func publish(workspace: String, families: [MetricFamily], lastSuccessAt: Double?) {
         sources.withLock { sources in
             sources[workspace] = Source(families: families, lastSuccessAt: lastSuccessAt)
-            // Rendered under the lock so two workspaces finishing together cannot publish out
-            // of order; a render takes milliseconds and polls are seconds apart.
-            let merged = Self.merge([constantFamilies] + sources.keys.sorted().compactMap { sources[$0]?.families })
-            store.publish(RenderedExposition(families: merged))
+            render(sources)
         }
+    }
+
+    /// Drops a workspace that is no longer configured: its series leave the exposition.
+    public func remove(workspace: String) {
+        sources.withLock { sources in
+            sources.removeValue(forKey: workspace)
+            render(sources)
+        }
+    }
+
+    /// Replaces the process-wide families that are not tied to a workspace.
+    public func publishGlobal(_ families: [MetricFamily]) {
+        globalFamilies.withLock { $0 = families }
+        sources.withLock { render($0) }
+    }
+
+    /// Renders under the sources lock, so two workspaces finishing together cannot publish out
+    /// of order; a render takes milliseconds and polls are seconds apart.
+    private func render(_ sources: [String: Source]) {
+        let global = globalFamilies.withLock { $0 }
+        let merged = Self.merge([constantFamilies, global] + sources.keys.sorted().compactMap { sources[$0]?.families })
+        store.publish(RenderedExposition(families: merged))
     }
 
     /// Whether any workspace has completed a successful poll.

@@ -5,7 +5,7 @@ import ServiceLifecycle
 import Synchronization
 
 /// Settings of one workspace's poll loop.
-public struct PollerConfiguration: Sendable {
+public struct PollerConfiguration: Sendable, Equatable {
     /// The `workspace` label value.
     public var workspace: String
     public var pollInterval: Duration

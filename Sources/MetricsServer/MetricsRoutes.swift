@@ -10,6 +10,7 @@ public struct MetricsRoutes: HTTPResponder {
     private let perScrapeFamilies: @Sendable () -> [MetricFamily]
     private let isReady: @Sendable () -> Bool
     private let landingPage: ByteBuffer
+    private let reload: (@Sendable () async -> (ok: Bool, message: String))?
 
     /// - Parameters:
     ///   - perScrapeFamilies: the few families that change with time alone, rendered per scrape.
@@ -19,8 +20,10 @@ public struct MetricsRoutes: HTTPResponder {
         version: String,
         store: ExpositionStore,
         perScrapeFamilies: @escaping @Sendable () -> [MetricFamily],
-        isReady: @escaping @Sendable () -> Bool
+        isReady: @escaping @Sendable () -> Bool,
+        reload: (@Sendable () async -> (ok: Bool, message: String))? = nil
     ) {
+        self.reload = reload
         self.telemetryPath = telemetryPath
         self.store = store
         self.perScrapeFamilies = perScrapeFamilies
@@ -28,7 +31,24 @@ public struct MetricsRoutes: HTTPResponder {
         landingPage = ByteBuffer(string: Self.landingPage(telemetryPath: telemetryPath, version: version))
     }
 
+    /// `POST /-/reload` (or `PUT`, as Prometheus accepts) answers when the reload is done.
+    public func respond(to request: ServerRequest, on eventLoop: any EventLoop) -> EventLoopFuture<ServerResponse> {
+        guard request.path == "/-/reload", request.method == "POST" || request.method == "PUT" else {
+            return eventLoop.makeSucceededFuture(respond(to: request))
+        }
+        guard let reload else {
+            return eventLoop.makeSucceededFuture(.text(404, "not found; metrics are at \(telemetryPath)\n"))
+        }
+        return eventLoop.makeFutureWithTask {
+            let outcome = await reload()
+            return .text(outcome.ok ? 200 : 500, outcome.message + "\n")
+        }
+    }
+
     public func respond(to request: ServerRequest) -> ServerResponse {
+        if request.path == "/-/reload", reload != nil {
+            return .text(405, "use POST to reload the configuration\n", headers: [("Allow", "POST, PUT")])
+        }
         guard request.method == "GET" || request.method == "HEAD" else {
             return .text(405, "method not allowed\n", headers: [("Allow", "GET, HEAD")])
         }

@@ -37,6 +37,9 @@ struct ExporterCommand: AsyncParsableCommand {
     @Option(name: .customLong("web.telemetry-path"), help: "Path under which to expose metrics.")
     var telemetryPath = "/metrics"
 
+    @Option(name: .customLong("config.file"), help: "YAML file listing the workspaces to poll, each with its key source and optional overrides; re-read on SIGHUP and POST /-/reload. Without it, the flags describe one workspace.")
+    var configFile: String?
+
     @Option(name: .customLong("web.config.file"), help: "Path to a web configuration file (exporter-toolkit format) enabling TLS and/or basic auth.")
     var webConfigFile: String?
 
@@ -125,8 +128,15 @@ struct ExporterCommand: AsyncParsableCommand {
         } catch {
             failStartup(error.description)
         }
+        let loader = WorkspaceConfigLoader(defaults: settings, environment: ProcessEnvironment.current)
+        let workspaces: [WorkspaceSettings]?
         do {
-            try await ExporterRuntime(settings: settings).run()
+            workspaces = settings.demo ? nil : try loader.load()
+        } catch {
+            failStartup(error.description)
+        }
+        do {
+            try await ExporterRuntime(settings: settings).run(workspaces: workspaces, loader: loader)
         } catch {
             failStartup("\(error)", code: 1)
         }

@@ -22,7 +22,9 @@ import Musl
 struct ExporterRuntime {
     let settings: ExporterSettings
 
-    func run() async throws {
+    /// - Parameter workspaces: loaded and checked by the caller, so a bad configuration stops
+    ///   the start before anything runs; `nil` in demo mode, where the simulator supplies it.
+    func run(workspaces initialWorkspaces: [WorkspaceSettings]?, loader: WorkspaceConfigLoader) async throws {
         let format = settings.logFormat
         let level = settings.logLevel
         LoggingSystem.bootstrap { label in StructuredLogHandler(label: label, format: format, level: level) }
@@ -30,8 +32,7 @@ struct ExporterRuntime {
         let startedAt = wallClockNow()
 
         var services: [any Service] = []
-        var baseURL = settings.apiBaseURL
-        var apiKey = settings.apiKey
+        var workspaces = initialWorkspaces ?? []
         if settings.demo {
             let demoKey = "sk-ant-demo-\(UInt64.random(in: 0...UInt64.max))"
             let simulator = HTTPServer(
@@ -44,54 +45,41 @@ struct ExporterRuntime {
             )
             let port = try await simulator.start()
             services.append(ListenerService(server: simulator))
-            baseURL = "http://127.0.0.1:\(port)"
-            apiKey = APIKey(demoKey)
-            logger.info("Demo mode: polling a simulated workspace instead of the real API", metadata: ["api_base_url": "\(baseURL)"])
-        }
-        guard let apiKey else {
-            throw SettingsError(description: "no API key")
+            var demo = loader.workspace(name: settings.workspaceName, key: APIKey(demoKey))
+            demo.client.baseURL = "http://127.0.0.1:\(port)"
+            workspaces = [demo]
+            logger.info("Demo mode: polling a simulated workspace instead of the real API", metadata: ["api_base_url": "\(demo.client.baseURL)"])
         }
 
-        let http = try CurlClient(
-            configuration: .init(
-                connectTimeout: settings.connectTimeout,
-                requestTimeout: settings.requestTimeout,
-                maxBodyBytes: settings.maxResponseBytes,
-                userAgent: BuildInfo.userAgent,
-                caFile: settings.caFile
-            )
-        )
-        let client = BatchesClient(
-            configuration: .init(
-                baseURL: baseURL,
-                apiKey: apiKey,
-                authScheme: settings.authScheme,
-                anthropicVersion: settings.anthropicVersion,
-                pageLimit: settings.pageSize,
-                maxPages: settings.maxPages,
-                retryPolicy: RetryPolicy(maxRetries: settings.maxRetries)
-            ),
-            http: http,
-            logger: logger,
-            now: wallClockNow
-        )
         let store = ExpositionStore()
         let publisher = ExpositionPublisher(store: store, constantFamilies: [BuildInfo.family], now: wallClockNow)
-        let poller = WorkspacePoller(
-            configuration: PollerConfiguration(
-                workspace: settings.workspaceName,
-                pollInterval: settings.pollInterval,
-                maxBatchMetrics: settings.maxBatchMetrics,
-                endedRetention: settings.endedRetention,
-                fullResyncInterval: settings.fullResyncInterval,
-                maxRequestsPerMinute: settings.maxRequestsPerMinute
-            ),
-            client: client,
-            publisher: publisher,
-            logger: logger,
-            exporterStartedAt: startedAt,
-            now: wallClockNow
-        )
+        let settings = self.settings
+        let supervisor = WorkspaceSupervisor(publisher: publisher, logger: logger) { workspace in
+            // One libcurl handle per workspace: each keeps its own connection, and a slow
+            // workspace never waits for another's transfer.
+            let http = try CurlClient(
+                configuration: .init(
+                    connectTimeout: settings.connectTimeout,
+                    requestTimeout: settings.requestTimeout,
+                    maxBodyBytes: settings.maxResponseBytes,
+                    userAgent: BuildInfo.userAgent,
+                    caFile: settings.caFile
+                )
+            )
+            return WorkspacePoller(
+                configuration: workspace.poller,
+                client: BatchesClient(configuration: workspace.client, http: http, logger: logger, now: wallClockNow),
+                publisher: publisher,
+                logger: logger,
+                // A workspace added by a reload counts only batches that end from now on.
+                exporterStartedAt: wallClockNow(),
+                now: wallClockNow
+            )
+        }
+        try await supervisor.apply(workspaces)
+        let reloader = ConfigReloader(loader: loader, supervisor: supervisor, publisher: publisher, logger: logger)
+        await reloader.publishStatus(successful: true, at: startedAt)
+
         var serverConfiguration = HTTPServerConfiguration(host: settings.listenHost, port: settings.listenPort)
         serverConfiguration.maxConnections = settings.maxConnections
         serverConfiguration.tls = settings.tlsContext
@@ -100,7 +88,8 @@ struct ExporterRuntime {
             version: BuildInfo.version,
             store: store,
             perScrapeFamilies: { publisher.perScrapeFamilies() },
-            isReady: { publisher.hasSucceededOnce }
+            isReady: { publisher.hasSucceededOnce },
+            reload: { await reloader.reload(trigger: "POST /-/reload") }
         )
         if !settings.webConfig.basicAuthUsers.isEmpty {
             responder = BasicAuthResponder(wrapping: responder, users: settings.webConfig.basicAuthUsers)
@@ -117,11 +106,12 @@ struct ExporterRuntime {
             metadata: [
                 "address": "\(settings.listenHost):\(port)", "telemetry_path": "\(settings.telemetryPath)",
                 "tls": "\(settings.webConfig.tls != nil)", "basic_auth": "\(!settings.webConfig.basicAuthUsers.isEmpty)",
-                "version": "\(BuildInfo.version)", "poll_interval": "\(GoDuration.format(settings.pollInterval))",
+                "version": "\(BuildInfo.version)", "workspaces": "\(workspaces.map(\.name).joined(separator: ","))",
             ]
         )
         services.append(ListenerService(server: server))
-        services.append(poller)
+        services.append(supervisor)
+        services.append(ReloadOnSignal(reloader: reloader))
 
         let group = ServiceGroup(
             configuration: .init(

@@ -18,16 +18,18 @@ struct SettingsError: Error, CustomStringConvertible {
 }
 
 /// Environment variables, read in exactly one place.
-struct ProcessEnvironment {
-    let apiKey: String?
+struct ProcessEnvironment: Sendable {
+    let lookup: @Sendable (String) -> String?
+
+    var apiKey: String? { lookup("ANTHROPIC_API_KEY") }
 
     static var current: ProcessEnvironment {
-        ProcessEnvironment(apiKey: getenv("ANTHROPIC_API_KEY").map { String(cString: $0) })
+        ProcessEnvironment { name in getenv(name).map { String(cString: $0) } }
     }
 }
 
 /// Every setting, validated and typed. Built once from the flags and the environment.
-struct ExporterSettings {
+struct ExporterSettings: Sendable {
     var listenHost: String
     var listenPort: Int
     var telemetryPath: String
@@ -57,6 +59,8 @@ struct ExporterSettings {
     var logLevel: Logger.Level
     var logFormat: LogFormat
     var demo: Bool
+    /// `--config.file`: the workspaces to poll, re-read on SIGHUP and POST /-/reload.
+    var configFile: String?
 
     init(_ flags: ExporterCommand, environment: ProcessEnvironment) throws(SettingsError) {
         (listenHost, listenPort) = try Self.parseListenAddress(flags.listenAddress)
@@ -136,7 +140,16 @@ struct ExporterSettings {
         }
         logFormat = format
         demo = flags.demo
-        apiKey = flags.demo ? nil : try Self.apiKey(file: flags.apiKeyFile, environment: environment)
+        configFile = flags.configFile
+        if let configFile = flags.configFile {
+            // The file names each workspace and its key; a flag for one of them would be ignored.
+            for (given, flag) in [(flags.demo, "--demo"), (flags.apiKeyFile != nil, "--api-key-file"), (flags.workspaceName != "default", "--workspace-name")] where given {
+                throw SettingsError(description: "\(flag) cannot be combined with --config.file \(configFile): the file names each workspace and its key")
+            }
+            apiKey = nil
+        } else {
+            apiKey = flags.demo ? nil : try Self.apiKey(file: flags.apiKeyFile, environment: environment)
+        }
     }
 
     static func apiKey(file: String?, environment: ProcessEnvironment) throws(SettingsError) -> APIKey {

@@ -76,7 +76,10 @@ struct ExporterSettings: Sendable {
         if let tls = webConfig.tls {
             do {
                 tlsContext = try ListenerTLS.makeContext(
-                    certFile: tls.certFile, keyFile: tls.keyFile, minVersion: tls.minVersion, clientCAFile: tls.clientCAFile
+                    certFile: tls.certFile,
+                    keyFile: tls.keyFile,
+                    minVersion: tls.minVersion,
+                    clientCAFile: tls.clientAuthType == "RequireAndVerifyClientCert" ? tls.clientCAFile : nil
                 )
             } catch {
                 throw SettingsError(description: error.description)

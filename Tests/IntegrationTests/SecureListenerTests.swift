@@ -61,6 +61,32 @@ struct SecureListenerTests {
         #expect(exporter.process.isRunning)
     }
 
+    @Test("RequireAndVerifyClientCert: a client certificate from the configured CA is required")
+    func clientCertificates() async throws {
+        let materials = try Materials(
+            webConfig: "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.pem\n"
+        )
+        let path = { (name: String) in materials.directory.appendingPathComponent(name).path }
+        for step in [
+            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test-ca", "-keyout", path("ca.key"), "-out", path("ca.pem")],
+            ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=prometheus", "-keyout", path("client.key"), "-out", path("client.csr")],
+            ["x509", "-req", "-in", path("client.csr"), "-CA", path("ca.pem"), "-CAkey", path("ca.key"), "-CAcreateserial", "-days", "1", "-out", path("client.pem")],
+        ] {
+            let result = try runTool("openssl", step, input: [])
+            guard result.status == 0 else { throw TestFailure("openssl \(step[0]) failed: \(result.output)") }
+        }
+        let simulator = try await SimulatorProcess(batches: 3, active: 1)
+        let exporter = try await ExporterProcess(polling: simulator, arguments: ["--web.config.file", materials.configPath])
+        defer { exporter.terminate(); simulator.terminate() }
+        let url = "https://127.0.0.1:\(exporter.port)/metrics"
+        #expect(try Self.status(url, cacert: materials.certPath) == 0, "no client certificate: no HTTP answer")
+        let withCertificate = try runTool(
+            "curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", materials.certPath, "--cert", path("client.pem"), "--key", path("client.key"), url],
+            input: []
+        )
+        #expect(String(decoding: withCertificate.stdout, as: UTF8.self) == "200")
+    }
+
     @Test("A bad web config exits 2 with the file, the line and the problem")
     func badWebConfig() async throws {
         let materials = try Materials(webConfig: "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  ciphers: all\n")

@@ -55,20 +55,23 @@ public final class HTTPServer: Sendable {
     /// The number of connections open right now.
     public var openConnections: Int { state.withLock { $0.connections.count } }
 
-
     /// Stops accepting, lets requests in flight finish within the grace period, then closes
     /// every connection that is left.
     public func shutdown() async {
-        let (listener, connections) = state.withLock { state in
+        let (listener, connections, idle) = state.withLock { state in
             state.isShuttingDown = true
             let listener = state.listener
             state.listener = nil
-            return (listener, state.connections.entries.values.map(\.channel))
+            let entries = state.connections.entries.values
+            return (listener, entries.map(\.channel), entries.filter { !$0.isBusy }.map(\.channel))
         }
         try? await listener?.close()
-        // NIO's pipeline handler closes idle connections at once and busy ones after their
-        // current response when it sees this event.
-        for connection in connections {
+        // Only connections with no response in flight are told to close now. NIO's own idea of
+        // "idle" is not enough: once a response's end is handed to NIO it counts as idle while
+        // megabytes may still sit in the socket's outbound buffer, and closing then drops them.
+        // Busy connections are closed when their response has really been written (see
+        // `onBusyChange` in configureConnection).
+        for connection in idle {
             connection.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
         }
         let allClosed = EventLoopFuture.andAllComplete(
@@ -132,7 +135,13 @@ public final class HTTPServer: Sendable {
                 requestHeadTimeout: TimeAmount(configuration.requestHeadTimeout),
                 idleTimeout: TimeAmount(configuration.idleTimeout),
                 writeTimeout: TimeAmount(configuration.writeTimeout),
-                onBusyChange: { [self] busy in state.withLock { $0.connections.setBusy(id, busy, now: .now()) } }
+                onBusyChange: { [self] busy in
+                    let closeNow = state.withLock { state in
+                        state.connections.setBusy(id, busy, now: .now())
+                        return !busy && state.isShuttingDown
+                    }
+                    if closeNow { channel.close(promise: nil) }
+                }
             )
         )
         try pipeline.addHandler(RequestHandler(responder: responder))

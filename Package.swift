@@ -91,6 +91,12 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Times the CPU-bound steps of a poll in-process (decode, snapshot, render, gzip).
+        .executableTarget(
+            name: "exporter-microbench",
+            dependencies: ["BatchesAPI", "BatchesExporter", "BatchesSimulator", "HTTPServing", "PrometheusExposition", nioCore],
+            swiftSettings: strictSettings
+        ),
         // The simulator as its own process, for integration tests and benchmarks.
         .executableTarget(
             name: "batches-simulator",

@@ -5,6 +5,13 @@ extension BatchListPage {
     /// Decodes a list page. Unknown keys are ignored; wrong types, missing required keys and
     /// anything that is not JSON throw a ``PageDecodingError`` that says where.
     public static func decode(_ bytes: [UInt8]) throws(PageDecodingError) -> BatchListPage {
+        if let page = FastPageDecoder.decode(bytes) { return page }
+        return try decodeWithFoundation(bytes)
+    }
+
+    /// The general decoder: slower, and the one that explains what is wrong with a bad page.
+    /// Also the reference the fast decoder is tested against.
+    public static func decodeWithFoundation(_ bytes: [UInt8]) throws(PageDecodingError) -> BatchListPage {
         do {
             return try JSONDecoder().decode(WirePage.self, from: Data(bytes)).page
         } catch let error as DecodingError {

@@ -17,8 +17,11 @@ public struct BatchLifecycle: Sendable {
     public private(set) var processingDurations = HistogramCounts(bounds: BatchLifecycle.durationBuckets)
 
     private let exporterStartedAt: Double
-    /// Status of every batch in the last snapshot, by id.
-    private var lastStatus: [String: ProcessingStatus] = [:]
+    /// Ids of the batches that were not ended in the last snapshot. Only these can be seen
+    /// ending; keeping them alone (not every batch) keeps a steady-state poll cheap.
+    private var notEnded: Set<String> = []
+    /// Ids counted as ended since start-up, so a batch first seen already ended is counted once.
+    private var counted: Set<String> = []
 
     public init(exporterStartedAt: Double) {
         self.exporterStartedAt = exporterStartedAt
@@ -27,27 +30,25 @@ public struct BatchLifecycle: Sendable {
     /// Folds in a new complete snapshot; returns the batches counted as ended by it.
     @discardableResult
     public mutating func observe(_ batches: [MessageBatch]) -> [MessageBatch] {
-        var counted: [MessageBatch] = []
-        var statuses: [String: ProcessingStatus] = [:]
-        statuses.reserveCapacity(batches.count)
+        var newlyCounted: [MessageBatch] = []
+        var stillNotEnded: Set<String> = []
         for batch in batches {
-            statuses[batch.id] = batch.processingStatus
-            guard batch.processingStatus == .ended else { continue }
-            let isNewlyEnded: Bool
-            if let previous = lastStatus[batch.id] {
-                isNewlyEnded = previous != .ended
-            } else {
-                isNewlyEnded = (batch.endedAt ?? -.infinity) > exporterStartedAt
+            guard batch.processingStatus == .ended else {
+                stillNotEnded.insert(batch.id)
+                continue
             }
-            guard isNewlyEnded else { continue }
-            counted.append(batch)
+            let isNewlyEnded =
+                notEnded.contains(batch.id)
+                || ((batch.endedAt ?? -.infinity) > exporterStartedAt && !counted.contains(batch.id))
+            guard isNewlyEnded, counted.insert(batch.id).inserted else { continue }
+            newlyCounted.append(batch)
             endedBatches += 1
             endedRequests = endedRequests + batch.requestCounts
             if let ended = batch.endedAt, let created = batch.createdAt, ended >= created {
                 processingDurations.observe(ended - created)
             }
         }
-        lastStatus = statuses
-        return counted
+        notEnded = stillNotEnded
+        return newlyCounted
     }
 }

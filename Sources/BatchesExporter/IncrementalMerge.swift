@@ -17,16 +17,16 @@ public struct IncrementalMerge: Sendable {
     private var deepestReached = -1
     private var fresh: [MessageBatch] = []
 
+    /// Uses the index the snapshot already holds, so a steady-state poll does not rebuild one
+    /// over the whole workspace.
+    public init(previous: WorkspaceSnapshot) {
+        self.previous = previous.batches
+        positions = previous.positions
+        deepestActive = previous.deepestActivePosition
+    }
+
     public init(previous: [MessageBatch]) {
-        self.previous = previous
-        var positions = [String: Int](minimumCapacity: previous.count)
-        var deepestActive = -1
-        for (position, batch) in previous.enumerated() {
-            positions[batch.id] = position
-            if batch.processingStatus != .ended { deepestActive = position }
-        }
-        self.positions = positions
-        self.deepestActive = deepestActive
+        self.init(previous: WorkspaceSnapshot(batches: previous, takenAt: 0))
     }
 
     /// Takes one page; returns whether the walk must go on.

@@ -120,8 +120,8 @@ public final class WorkspacePoller: Service, Sendable {
     /// else an incremental walk over the last snapshot. Publishes the outcome either way.
     public func pollOnce() async {
         let started = ContinuousClock.now
-        let (base, resyncDue) = state.withLock { state -> ([MessageBatch]?, Bool) in
-            let base = state.resyncedBase ?? state.snapshot?.batches
+        let (base, resyncDue) = state.withLock { state -> (WorkspaceSnapshot?, Bool) in
+            let base = state.resyncedBase.map { WorkspaceSnapshot(batches: $0, takenAt: 0) } ?? state.snapshot
             state.resyncedBase = nil
             let due = state.lastFullReadStarted.map { started - $0 >= configuration.fullResyncInterval } ?? true
             return (base, due)
@@ -154,7 +154,7 @@ public final class WorkspacePoller: Service, Sendable {
                     case .full:
                         return try await client.listAll(beforeEachRequest: gate) { requests.record($0, kind: .full) }
                     case .incremental:
-                        var merge = IncrementalMerge(previous: base ?? [])
+                        var merge = IncrementalMerge(previous: base ?? WorkspaceSnapshot(batches: [], takenAt: 0))
                         let end = try await client.walkPages(beforeEachRequest: gate, observe: { requests.record($0, kind: .incremental) }) {
                             merge.observe($0)
                         }

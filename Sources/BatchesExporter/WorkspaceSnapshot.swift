@@ -15,18 +15,25 @@ public struct WorkspaceSnapshot: Sendable {
     public let nextExpiry: Double?
     /// Wall-clock time the listing completed.
     public let takenAt: Double
+    /// Each batch's position in ``batches``, for the next incremental poll.
+    public let positions: [String: Int]
+    /// The deepest position of a batch that has not ended; -1 when none has.
+    public let deepestActivePosition: Int
 
     public init(batches listed: [MessageBatch], takenAt: Double) {
-        var seen = Set<String>(minimumCapacity: listed.count)
+        var positions = [String: Int](minimumCapacity: listed.count)
+        var deepestActive = -1
         var batches: [MessageBatch] = []
         batches.reserveCapacity(listed.count)
         var byStatus = Dictionary(uniqueKeysWithValues: ProcessingStatus.documented.map { ($0, 0) })
         var totals = RequestCounts()
         var oldestActive: Double?
         var nextExpiry: Double?
-        for batch in listed where seen.insert(batch.id).inserted {
+        for batch in listed where positions[batch.id] == nil {
             // Cursor paging should never repeat a batch, but the API is the authority and an
             // exporter that double-counted on a quirk would report numbers nobody can trust.
+            positions[batch.id] = batches.count
+            if batch.processingStatus != .ended { deepestActive = batches.count }
             batches.append(batch)
             byStatus[batch.processingStatus, default: 0] += 1
             totals = totals + batch.requestCounts
@@ -41,5 +48,7 @@ public struct WorkspaceSnapshot: Sendable {
         oldestActiveCreatedAt = oldestActive
         self.nextExpiry = nextExpiry
         self.takenAt = takenAt
+        self.positions = positions
+        deepestActivePosition = deepestActive
     }
 }

@@ -40,27 +40,37 @@ repeat {
 print("workspace: \(batchCount) batches, \(pages.count) pages, \(pages.reduce(0) { $0 + $1.count }) bytes of JSON")
 
 let batches = try measure("decode all pages") { try pages.flatMap { try BatchListPage.decode($0).data } }
-let snapshot = measure("build snapshot") { WorkspaceSnapshot(batches: batches, takenAt: 0) }
-_ = measure("lifecycle observe (first)") {
-    var lifecycle = BatchLifecycle(exporterStartedAt: 0)
-    return lifecycle.observe(snapshot.batches).count
-}
+let now = batches.compactMap(\.endedAt).max() ?? 0
+let snapshot = measure("build snapshot") { WorkspaceSnapshot(batches: batches, takenAt: now) }
+var lifecycle = BatchLifecycle(exporterStartedAt: 0)
+_ = measure("lifecycle observe", repeat: 1) { lifecycle.observe(snapshot.batches).count }
+_ = measure("lifecycle observe again (steady state)") { lifecycle.observe(snapshot.batches).count }
 let selection = measure("per-batch selection") {
-    PerBatchSelection(from: snapshot.batches, now: 2_000_000_000, maxBatches: 1000, endedRetention: .seconds(86_400))
+    PerBatchSelection(from: snapshot.batches, now: now, maxBatches: 1000, endedRetention: .seconds(86_400))
 }
 let families = measure("families") {
     WorkspaceMetrics.families(
         WorkspaceMetrics.Inputs(
-            workspace: "default", snapshot: snapshot, selection: selection, lifecycle: BatchLifecycle(exporterStartedAt: 0),
+            workspace: "default", snapshot: snapshot, selection: selection, lifecycle: lifecycle,
             health: PollHealth(), pollInterval: .seconds(60)
         )
     )
 }
 let text = measure("render text") { ExpositionRenderer.render(families, format: .text) }
-_ = measure("render all formats + gzip (RenderedExposition)") { RenderedExposition(families: families) }
-_ = measure("incremental merge of one page") {
-    var merge = IncrementalMerge(previous: snapshot.batches)
-    _ = merge.observe(try! BatchListPage.decode(pages[0]))
-    return merge.merged(listingEnded: false).count
+_ = measure("render both formats + gzip (RenderedExposition)") { RenderedExposition(families: families) }
+let firstPage = try BatchListPage.decode(pages[0])
+_ = measure("steady-state poll: merge one page, snapshot, lifecycle, selection, render") {
+    var merge = IncrementalMerge(previous: snapshot)
+    _ = merge.observe(firstPage)
+    let next = WorkspaceSnapshot(batches: merge.merged(listingEnded: false), takenAt: now)
+    _ = lifecycle.observe(next.batches)
+    let nextSelection = PerBatchSelection(from: next.batches, now: now, maxBatches: 1000, endedRetention: .seconds(86_400))
+    let nextFamilies = WorkspaceMetrics.families(
+        WorkspaceMetrics.Inputs(
+            workspace: "default", snapshot: next, selection: nextSelection, lifecycle: lifecycle,
+            health: PollHealth(), pollInterval: .seconds(60)
+        )
+    )
+    return RenderedExposition(families: nextFamilies)
 }
 print("exposition: \(text.count) bytes, \(families.reduce(0) { $0 + $1.samples.count }) samples")

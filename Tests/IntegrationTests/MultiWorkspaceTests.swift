@@ -30,8 +30,8 @@ struct MultiWorkspaceTests {
         let directory = try ConfigDirectory()
         let healthyKey = try directory.write("healthy.key", main.apiKey + "\n")
         let limitedKey = try directory.write("limited.key", limited.apiKey)
-        let config = try directory.write(
-            "exporter.yml",
+        // The first two workspaces stay the same across the reload below; the third changes.
+        func configuration(third: String) -> String {
             """
             workspaces:
               - name: healthy
@@ -41,10 +41,10 @@ struct MultiWorkspaceTests {
                 api_key_file: \(limitedKey)
                 api_base_url: \(limited.baseURL)
                 poll_interval: 200ms
-              - name: rejected
-                api_key_env: REJECTED_KEY
+            \(third)
             """
-        )
+        }
+        let config = try directory.write("exporter.yml", configuration(third: "  - name: rejected\n    api_key_env: REJECTED_KEY"))
         let exporter = try await ExporterProcess(
             arguments: [
                 "--config.file", config, "--api-base-url", main.baseURL, "--poll-interval", "300ms",
@@ -80,21 +80,7 @@ struct MultiWorkspaceTests {
         }
 
         // Reload: drop "rejected", add "second" (the healthy workspace again under another name).
-        _ = try directory.write(
-            "exporter.yml",
-            """
-            workspaces:
-              - name: healthy
-                api_key_file: \(healthyKey)
-                workspace_id: wrkspc_healthy
-              - name: limited
-                api_key_file: \(limitedKey)
-                api_base_url: \(limited.baseURL)
-                poll_interval: 200ms
-              - name: second
-                api_key_file: \(healthyKey)
-            """
-        )
+        _ = try directory.write("exporter.yml", configuration(third: "  - name: second\n    api_key_file: \(healthyKey)"))
         let healthyBefore = try #require(Self.value(try exporter.scrape(), "anthropic_batches_exporter_last_success_timestamp_seconds", workspace: "healthy"))
         let response = try RawHTTP.request("POST", port: exporter.port, path: "/-/reload")
         #expect(response.status == 200, "\(response.text)")

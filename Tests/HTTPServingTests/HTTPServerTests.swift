@@ -227,9 +227,9 @@ struct HTTPServerTests {
     func connectionCapRefusesWhenBusy() async throws {
         let responder = TestResponder()
         try await withServer(responder: responder, configure: { $0.maxConnections = 2 }) { server, port in
-            let first = try TestSocket(port: port, receiveTimeout: .seconds(10))
+            let first = try TestSocket(port: port, receiveTimeout: .seconds(60))
             defer { first.close() }
-            let second = try TestSocket(port: port, receiveTimeout: .seconds(10))
+            let second = try TestSocket(port: port, receiveTimeout: .seconds(60))
             defer { second.close() }
             try first.send("GET /very-slow HTTP/1.1\r\nHost: a\r\n\r\n")
             try second.send("GET /very-slow HTTP/1.1\r\nHost: a\r\n\r\n")
@@ -237,7 +237,7 @@ struct HTTPServerTests {
             // Both heads have reached the responder, so both connections are marked busy.
             #expect(try await eventually { responder.counter.count == 2 })
 
-            let third = try TestSocket(port: port)
+            let third = try TestSocket(port: port, receiveTimeout: .seconds(15))
             defer { third.close() }
             let (bytes, end) = try await onThread { third.readUntilClosed() }
             #expect(end == .closed)

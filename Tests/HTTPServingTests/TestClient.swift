@@ -187,7 +187,9 @@ struct TestResponder: HTTPResponder {
         case "/slow":
             return ServerResponse(status: 200, body: ByteBuffer(string: "slow body\n"), fault: .delay(.milliseconds(300)))
         case "/very-slow":
-            return ServerResponse(status: 200, body: ByteBuffer(string: "very slow body\n"), fault: .delay(.seconds(3)))
+            // Long enough that the connection is certainly still busy when a loaded machine
+            // gets round to accepting the test's next connection.
+            return ServerResponse(status: 200, body: ByteBuffer(string: "very slow body\n"), fault: .delay(.seconds(20)))
         case "/tail":
             return ServerResponse(status: 200, body: ByteBuffer(string: "head-part;"), bodyTail: ByteBuffer(string: "tail-part\n"))
         case "/slow-tail":

@@ -68,7 +68,7 @@ let package = Package(
         // A small hardened HTTP/1.1 listener over SwiftNIO, generic over a responder.
         .target(name: "HTTPServing", dependencies: [nioCore, nioPosix, nioHTTP1, nioSSL, logging], swiftSettings: strictSettings),
         // The exporter's routes: /metrics with negotiation, landing page, health. Knows no API.
-        .target(name: "MetricsServer", dependencies: ["HTTPServing", "PrometheusExposition", "CCrypt", nioCore, nioPosix, nioSSL, logging], swiftSettings: strictSettings),
+        .target(name: "MetricsServer", dependencies: ["HTTPServing", "PrometheusExposition", "CCrypt", nioCore, nioPosix, logging], swiftSettings: strictSettings),
         // The in-repo stand-in for the Message Batches API (tests, benchmarks and --demo).
         .target(name: "BatchesSimulator", dependencies: ["HTTPServing", "RFC3339", nioCore, logging], swiftSettings: strictSettings),
         // The YAML files: --web.config.file (exporter-toolkit's format) and --config.file

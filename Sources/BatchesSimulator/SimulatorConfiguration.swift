@@ -57,6 +57,10 @@ public struct SimulatorConfiguration: Sendable {
     /// Leave `archived_at` out of the batch object while it is null, as some documented examples
     /// do, to check that clients treat a missing key as null.
     public var omitNullArchivedAt: Bool
+    /// Send `anthropic-ratelimit-requests-{limit,remaining,reset}` headers as if this many
+    /// requests per minute were allowed; `nil` sends none (whether the real batch endpoints
+    /// send them is undocumented).
+    public var rateLimitPerMinute: Int?
 
     public init(
         apiKey: String = "sk-ant-simulated",
@@ -67,8 +71,10 @@ public struct SimulatorConfiguration: Sendable {
         dynamics: Dynamics? = nil,
         maxPageSize: Int? = nil,
         resultsBaseURL: String = "https://api.anthropic.com",
-        omitNullArchivedAt: Bool = false
+        omitNullArchivedAt: Bool = false,
+        rateLimitPerMinute: Int? = nil
     ) {
+        self.rateLimitPerMinute = rateLimitPerMinute
         self.apiKey = apiKey
         self.seed = seed
         self.initialBatches = initialBatches

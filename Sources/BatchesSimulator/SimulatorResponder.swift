@@ -1,4 +1,5 @@
 import HTTPServing
+import RFC3339
 import NIOCore
 
 /// Serves a ``SimulatedWorkspace`` over HTTP: the Message Batches list and retrieve endpoints as
@@ -66,7 +67,7 @@ public struct SimulatorResponder: HTTPResponder {
                 fault = state.faults.popFirst()
             }
 
-            let response: ServerResponse
+            var response: ServerResponse
             if let fault, let replacement = Self.standaloneResponse(for: fault, requestID: requestID) {
                 response = replacement
             } else {
@@ -81,6 +82,15 @@ public struct SimulatorResponder: HTTPResponder {
                 )
             }
 
+            if let limit = workspace.configuration.rateLimitPerMinute, keyMatched == true {
+                let now = workspace.milliseconds(since: received)
+                let lastMinute = state.requestLog.entries.reversed().prefix { now - $0.receivedMilliseconds < 60_000 }.count
+                response.headers += [
+                    ("anthropic-ratelimit-requests-limit", String(limit)),
+                    ("anthropic-ratelimit-requests-remaining", String(max(0, limit - lastMinute - 1))),
+                    ("anthropic-ratelimit-requests-reset", RFC3339.format(WallClock.now() + 60)),
+                ]
+            }
             state.requestLog.append(
                 RequestLogEntry(
                     receivedMilliseconds: workspace.milliseconds(since: received),

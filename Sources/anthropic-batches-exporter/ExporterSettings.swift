@@ -3,7 +3,7 @@ import BatchesExporter
 import ConfigFiles
 import LogFormats
 import Logging
-import MetricsServer
+import HTTPServing
 import NIOSSL
 
 #if canImport(Glibc)

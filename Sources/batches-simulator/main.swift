@@ -31,6 +31,8 @@ let usage = """
       --arrivals-per-hour X        new batches per simulated hour with dynamics (default 30)
       --max-page-size N            serve at most N batches per page whatever limit asks
       --omit-null-archived-at      leave archived_at out of batch objects while it is null
+      --ratelimit-headers N        send anthropic-ratelimit-requests-* headers for N per minute
+      --tls-cert FILE --tls-key FILE   serve HTTPS with this PEM certificate and key
 
     The API key is read from SIMULATOR_API_KEY (default sk-ant-simulated).
     Prints "listening on HOST:PORT" on stdout once bound; stops on SIGTERM or SIGINT.
@@ -49,6 +51,9 @@ struct Options {
     var arrivalsPerHour: Double?
     var maxPageSize: Int?
     var omitNullArchivedAt = false
+    var rateLimitPerMinute: Int?
+    var tlsCertificate: String?
+    var tlsKey: String?
     var help = false
 }
 
@@ -125,6 +130,12 @@ func parseOptions(_ arguments: [String]) throws(UsageError) -> Options {
             options.arrivalsPerHour = rate
         case "--max-page-size":
             options.maxPageSize = try integer(in: 1...1000)
+        case "--ratelimit-headers":
+            options.rateLimitPerMinute = try integer(in: 1...1_000_000)
+        case "--tls-cert":
+            options.tlsCertificate = try value()
+        case "--tls-key":
+            options.tlsKey = try value()
         case "--omit-null-archived-at":
             try flag()
             options.omitNullArchivedAt = true
@@ -215,7 +226,8 @@ let workspace = SimulatedWorkspace(
         time: options.realtime ? .realtime(speed: options.speed ?? 1) : .manual(),
         dynamics: dynamics,
         maxPageSize: options.maxPageSize,
-        omitNullArchivedAt: options.omitNullArchivedAt
+        omitNullArchivedAt: options.omitNullArchivedAt,
+        rateLimitPerMinute: options.rateLimitPerMinute
     )
 )
 
@@ -223,8 +235,21 @@ let workspace = SimulatedWorkspace(
 // in an orderly shutdown rather than the default abrupt exit.
 let (signals, signalSources) = shutdownSignals()
 
+var serverConfiguration = HTTPServerConfiguration(host: options.host, port: options.port)
+if options.tlsCertificate != nil || options.tlsKey != nil {
+    guard let certificate = options.tlsCertificate, let key = options.tlsKey else {
+        writeLine("batches-simulator: --tls-cert and --tls-key go together", to: STDERR_FILENO)
+        exit(2)
+    }
+    do {
+        serverConfiguration.tls = try ListenerTLS.makeContext(certFile: certificate, keyFile: key, minVersion: nil, clientCAFile: nil)
+    } catch {
+        writeLine("batches-simulator: \(error)", to: STDERR_FILENO)
+        exit(2)
+    }
+}
 let server = HTTPServer(
-    configuration: HTTPServerConfiguration(host: options.host, port: options.port),
+    configuration: serverConfiguration,
     responder: SimulatorResponder(workspace: workspace),
     logger: logger
 )

@@ -169,3 +169,62 @@ struct ResilienceTests {
         }
     }
 }
+
+@Suite("TLS to the API and its rate-limit headers", .serialized)
+struct APITransportTests {
+    @Test("TLS verification is on: an unknown CA fails the poll; --api.ca-file adds it and polls succeed")
+    func caFile() async throws {
+        let materials = try SecureListenerTests.Materials(webConfig: "")
+        let simulator = try await SimulatorProcess(
+            batches: 15, active: 2,
+            extraArguments: ["--tls-cert", materials.certPath, "--tls-key", materials.directory.appendingPathComponent("key.pem").path],
+            caCertificate: materials.certPath
+        )
+        defer { simulator.terminate() }
+        let httpsURL = "https://127.0.0.1:\(simulator.port)"
+
+        let untrusting = try await ExporterProcess(
+            arguments: ["--api-base-url", httpsURL, "--poll-interval", "300ms", "--api.max-retries", "0", "--api.max-requests-per-minute", "0"],
+            environment: ["ANTHROPIC_API_KEY": simulator.apiKey]
+        )
+        defer { untrusting.terminate() }
+        try await eventually("a transport failure for the unknown CA") {
+            (try untrusting.scrape()[#"anthropic_batches_exporter_poll_errors_total{workspace="default",reason="transport"}"#] ?? 0) >= 1
+        }
+        #expect(try untrusting.scrape()[#"anthropic_batches_exporter_poll_success{workspace="default"}"#] == 0)
+        #expect(try simulator.requestLog().isEmpty, "no request got past the TLS handshake")
+
+        let trusting = try await ExporterProcess(
+            arguments: [
+                "--api-base-url", httpsURL, "--api.ca-file", materials.certPath, "--poll-interval", "300ms",
+                "--api.max-requests-per-minute", "0",
+            ],
+            environment: ["ANTHROPIC_API_KEY": simulator.apiKey]
+        )
+        defer { trusting.terminate() }
+        try await eventually("polls over TLS to match the truth") { try ExporterEndToEndTests.expectMatchesTruth(trusting.scrape(), simulator) }
+    }
+
+    @Test("anthropic-ratelimit-* response headers become gauges when the API sends them")
+    func rateLimitHeaders() async throws {
+        let simulator = try await SimulatorProcess(batches: 5, active: 1, extraArguments: ["--ratelimit-headers", "50"])
+        let exporter = try await ExporterProcess(polling: simulator)
+        defer { exporter.terminate(); simulator.terminate() }
+        try await exporter.waitForPolls(2)
+        let scrape = try exporter.scrape()
+        #expect(scrape[#"anthropic_batches_exporter_api_ratelimit_limit{workspace="default",resource="requests"}"#] == 50)
+        let remaining = try #require(scrape[#"anthropic_batches_exporter_api_ratelimit_remaining{workspace="default",resource="requests"}"#])
+        #expect(remaining >= 0 && remaining < 50)
+        let reset = try #require(scrape[#"anthropic_batches_exporter_api_ratelimit_reset_timestamp_seconds{workspace="default",resource="requests"}"#])
+        #expect(abs(reset - Date().timeIntervalSince1970 - 60) < 30)
+    }
+
+    @Test("Without such headers there are no rate-limit gauges")
+    func noRateLimitHeaders() async throws {
+        let simulator = try await SimulatorProcess(batches: 5, active: 1)
+        let exporter = try await ExporterProcess(polling: simulator)
+        defer { exporter.terminate(); simulator.terminate() }
+        try await exporter.waitForPolls(1)
+        #expect(!(try exporter.scrape().text.contains("anthropic_batches_exporter_api_ratelimit_")))
+    }
+}

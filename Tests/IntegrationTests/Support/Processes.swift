@@ -5,9 +5,18 @@ final class SimulatorProcess {
     let process: ChildProcess
     let port: Int
     let apiKey: String
+    /// Set when the simulator serves HTTPS: control calls then go through curl, trusting it.
+    let caCertificate: String?
 
-    init(batches: Int = 0, active: Int = 0, apiKey: String = "sk-ant-test-\(UInt32.random(in: 0...UInt32.max))", extraArguments: [String] = []) async throws {
+    init(
+        batches: Int = 0,
+        active: Int = 0,
+        apiKey: String = "sk-ant-test-\(UInt32.random(in: 0...UInt32.max))",
+        extraArguments: [String] = [],
+        caCertificate: String? = nil
+    ) async throws {
         self.apiKey = apiKey
+        self.caCertificate = caCertificate
         process = try ChildProcess(
             Binaries.simulator,
             arguments: ["--batches", "\(batches)", "--active", "\(active)", "--time", "manual", "--no-dynamics"] + extraArguments,
@@ -26,6 +35,13 @@ final class SimulatorProcess {
     /// Calls a control endpoint and returns its decoded JSON.
     @discardableResult
     func control(_ method: String, _ path: String) throws -> Any {
+        if let caCertificate {
+            let result = try runTool(
+                "curl", ["-s", "--fail", "--cacert", caCertificate, "-X", method, "https://127.0.0.1:\(port)\(path)"], input: []
+            )
+            guard result.status == 0 else { throw TestFailure("\(method) \(path) over HTTPS failed: \(result.output)") }
+            return try JSONSerialization.jsonObject(with: Data(result.stdout), options: [.fragmentsAllowed])
+        }
         let response = try RawHTTP.request(method, port: port, path: path)
         guard (200..<300).contains(response.status) else {
             throw TestFailure("\(method) \(path) answered \(response.status): \(response.text)")

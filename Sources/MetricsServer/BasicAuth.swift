@@ -37,10 +37,11 @@ public struct BasicAuthResponder: HTTPResponder {
     private let users: [String: String]
     private let verifier = BcryptVerifier()
     private let verified = VerifiedCredentials()
-    /// Paths answered without credentials: health checks from orchestrators and load balancers.
+    /// Paths answered without credentials: liveness and readiness probes from orchestrators
+    /// and load balancers, which say nothing about the batches.
     private let openPaths: Set<String>
 
-    public init(wrapping inner: any HTTPResponder, users: [String: String], openPaths: Set<String> = ["/-/healthy"]) {
+    public init(wrapping inner: any HTTPResponder, users: [String: String], openPaths: Set<String> = ["/-/healthy", "/-/ready"]) {
         self.inner = inner
         self.users = users
         self.openPaths = openPaths

@@ -44,11 +44,13 @@ struct BasicAuthTests {
         }
     }
 
-    @Test("No credentials: 401; /-/healthy stays open for probes")
+    @Test("No credentials: 401; /-/healthy and /-/ready stay open for probes")
     func missingAndOpenPaths() async throws {
         let responder = BasicAuthResponder(wrapping: Inner(), users: ["alice": Self.hash])
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         #expect(try await responder.respond(to: Self.request(nil), on: loop).get().status == 401)
         #expect(try await responder.respond(to: Self.request(nil, path: "/-/healthy"), on: loop).get().status == 200)
+        #expect(try await responder.respond(to: Self.request(nil, path: "/-/ready"), on: loop).get().status == 200)
+        #expect(try await responder.respond(to: Self.request(nil, path: "/-/reload"), on: loop).get().status == 401)
     }
 }

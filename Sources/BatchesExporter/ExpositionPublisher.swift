@@ -16,35 +16,84 @@ public final class ExpositionPublisher: Sendable {
     private let constantFamilies: [MetricFamily]
     private let store: ExpositionStore
     private let now: @Sendable () -> Double
+    /// Renders at most once per `minimumRenderInterval`: with many workspaces polling, each
+    /// poll would otherwise re-render (and gzip) everyone's series, a cost that grows with the
+    /// square of the number of workspaces. Changes arriving closer together are rendered
+    /// together, at most this much later.
+    private let minimumRenderInterval: Duration
+    private let schedule = Mutex<RenderSchedule>(RenderSchedule())
+    /// Whether what scrapes see now includes a successful poll; readiness follows the
+    /// rendering, not the poll, so a ready exporter never serves an empty first scrape.
+    private let renderedSuccess = Atomic<Bool>(false)
+
+    private struct RenderSchedule {
+        var lastRender: ContinuousClock.Instant?
+        var deferredRenderPending = false
+    }
 
     /// - Parameter constantFamilies: families fixed for the process's life (`build_info`).
-    public init(store: ExpositionStore, constantFamilies: [MetricFamily], now: @escaping @Sendable () -> Double) {
+    public init(
+        store: ExpositionStore,
+        constantFamilies: [MetricFamily],
+        minimumRenderInterval: Duration = .seconds(1),
+        now: @escaping @Sendable () -> Double
+    ) {
         self.store = store
         self.constantFamilies = constantFamilies
+        self.minimumRenderInterval = minimumRenderInterval
         self.now = now
         store.publish(RenderedExposition(families: constantFamilies))
     }
 
-    /// Replaces one workspace's families and re-renders. Rendering happens here, once per
-    /// poll, and never on a scrape.
+    /// Replaces one workspace's families and re-renders. Rendering happens here (once per
+    /// poll, or once per second when polls come faster), and never on a scrape.
     public func publish(workspace: String, families: [MetricFamily], lastSuccessAt: Double?) {
-        sources.withLock { sources in
-            sources[workspace] = Source(families: families, lastSuccessAt: lastSuccessAt)
-            render(sources)
-        }
+        sources.withLock { $0[workspace] = Source(families: families, lastSuccessAt: lastSuccessAt) }
+        requestRender()
     }
 
     /// Drops a workspace that is no longer configured: its series leave the exposition.
     public func remove(workspace: String) {
-        sources.withLock { sources in
-            sources.removeValue(forKey: workspace)
-            render(sources)
-        }
+        _ = sources.withLock { $0.removeValue(forKey: workspace) }
+        requestRender()
     }
 
     /// Replaces the process-wide families that are not tied to a workspace.
     public func publishGlobal(_ families: [MetricFamily]) {
         globalFamilies.withLock { $0 = families }
+        requestRender()
+    }
+
+    /// Renders now, or schedules one render for when the interval has passed; a render
+    /// already scheduled will pick up this change, since it renders the state it finds.
+    private func requestRender() {
+        let interval = minimumRenderInterval
+        let delay = schedule.withLock { schedule -> Duration? in
+            guard !schedule.deferredRenderPending else { return nil }
+            let now = ContinuousClock.now
+            if let last = schedule.lastRender, now - last < interval {
+                schedule.deferredRenderPending = true
+                return interval - (now - last)
+            }
+            schedule.lastRender = now
+            return .zero
+        }
+        guard let delay else { return }
+        guard delay > .zero else {
+            renderCurrent()
+            return
+        }
+        Task { [self] in
+            try? await Task.sleep(for: delay)
+            schedule.withLock { schedule in
+                schedule.deferredRenderPending = false
+                schedule.lastRender = ContinuousClock.now
+            }
+            renderCurrent()
+        }
+    }
+
+    private func renderCurrent() {
         sources.withLock { render($0) }
     }
 
@@ -54,11 +103,12 @@ public final class ExpositionPublisher: Sendable {
         let global = globalFamilies.withLock { $0 }
         let merged = Self.merge([constantFamilies, global] + sources.keys.sorted().compactMap { sources[$0]?.families })
         store.publish(RenderedExposition(families: merged))
+        renderedSuccess.store(sources.values.contains { $0.lastSuccessAt != nil }, ordering: .releasing)
     }
 
-    /// Whether any workspace has completed a successful poll.
+    /// Whether the exposition served now includes a successful poll of some workspace.
     public var hasSucceededOnce: Bool {
-        sources.withLock { $0.values.contains { $0.lastSuccessAt != nil } }
+        renderedSuccess.load(ordering: .acquiring)
     }
 
     /// Families whose values change between polls by the mere passing of time, rendered on

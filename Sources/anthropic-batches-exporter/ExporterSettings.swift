@@ -179,7 +179,7 @@ struct ExporterSettings: Sendable {
         guard let text = readSmallFile(path, limit: 1 << 20) else {
             throw SettingsError(description: "--web.config.file \(path) cannot be read")
         }
-        let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+        let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
         do {
             return try WebConfig.parse(text, file: path, baseDirectory: directory.isEmpty ? "/" : directory)
         } catch {

@@ -14,16 +14,17 @@ let workspace = SimulatedWorkspace(configuration: SimulatorConfiguration(apiKey:
 let responder = SimulatorResponder(workspace: workspace)
 
 func measure<T>(_ label: String, repeat count: Int = 5, _ body: () throws -> T) rethrows -> T {
-    var result: T?
-    var best = Duration.seconds(1_000_000)
-    for _ in 0..<count {
-        let start = ContinuousClock.now
+    var start = ContinuousClock.now
+    var result = try body()
+    var best = ContinuousClock.now - start
+    for _ in 1..<max(count, 1) {
+        start = ContinuousClock.now
         result = try body()
         best = min(best, ContinuousClock.now - start)
     }
     let milliseconds = Double(best.components.seconds) * 1000 + Double(best.components.attoseconds) / 1e15
     print("\(label): \((milliseconds * 100).rounded() / 100) ms (best of \(count))")
-    return result!
+    return result
 }
 
 // Pages as the API would send them, fetched once.

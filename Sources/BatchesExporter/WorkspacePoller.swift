@@ -121,8 +121,9 @@ public final class WorkspacePoller: Service, Sendable {
     public func pollOnce() async {
         let started = ContinuousClock.now
         let (base, resyncDue) = state.withLock { state -> (WorkspaceSnapshot?, Bool) in
+            // A completed resync stays the base until a poll over it succeeds: a failed poll
+            // must not throw away a full read that took many intervals of budget.
             let base = state.resyncedBase.map { WorkspaceSnapshot(batches: $0, takenAt: 0) } ?? state.snapshot
-            state.resyncedBase = nil
             let due = state.lastFullReadStarted.map { started - $0 >= configuration.fullResyncInterval } ?? true
             return (base, due)
         }
@@ -135,8 +136,11 @@ public final class WorkspacePoller: Service, Sendable {
                 try await budget.acquire {
                     // Count a poll that has to wait once, and say so now: the wait can last
                     // most of a minute, and a dashboard should not learn of it afterwards.
-                    guard !reportedWait.withLock({ $0 }) else { return }
-                    reportedWait.withLock { $0 = true }
+                    let first = reportedWait.withLock { reported in
+                        defer { reported = true }
+                        return !reported
+                    }
+                    guard first else { return }
                     budget.noteExhausted()
                     republish()
                     logger.debug("Request budget spent; the poll waits for it", metadata: ["budget_per_minute": "\(configuration.maxRequestsPerMinute)"])
@@ -179,6 +183,7 @@ public final class WorkspacePoller: Service, Sendable {
             case .success(let batches):
                 let snapshot = WorkspaceSnapshot(batches: batches, takenAt: completedAt)
                 state.snapshot = snapshot
+                state.resyncedBase = nil
                 if kind == .full {
                     state.lastFullReadStarted = started
                     state.resync = nil

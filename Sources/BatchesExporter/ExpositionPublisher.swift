@@ -1,13 +1,31 @@
 import PrometheusExposition
 import Synchronization
 
+/// A named group of one source's families, re-rendered only when `version` changes.
+public struct FamilyGroup: Sendable {
+    /// Unique within the source, e.g. `health`, `batches`, `per_batch`.
+    public var key: String
+    /// The caller changes it whenever the group's families change.
+    public var version: UInt64
+    /// Called only when `version` differs from the one last published for `key`.
+    public var build: @Sendable () -> [MetricFamily]
+
+    public init(key: String, version: UInt64, build: @escaping @Sendable () -> [MetricFamily]) {
+        self.key = key
+        self.version = version
+        self.build = build
+    }
+}
+
 /// Combines what every workspace poller reports into one exposition and publishes it to the
 /// store the listener reads. Each poller replaces its own families whole, so a scrape sees
 /// each workspace's last complete poll, never a half-updated one.
 public final class ExpositionPublisher: Sendable {
     private struct Source: Sendable {
-        var families: [MetricFamily]
+        var groups: [(key: String, version: UInt64, families: [MetricFamily])] = []
         var lastSuccessAt: Double?
+
+        var families: [MetricFamily] { groups.flatMap(\.families) }
     }
 
     private let sources = Mutex<[String: Source]>([:])
@@ -48,7 +66,25 @@ public final class ExpositionPublisher: Sendable {
     /// Replaces one workspace's families and re-renders. Rendering happens here (once per
     /// poll, or once per second when polls come faster), and never on a scrape.
     public func publish(workspace: String, families: [MetricFamily], lastSuccessAt: Double?) {
-        sources.withLock { $0[workspace] = Source(families: families, lastSuccessAt: lastSuccessAt) }
+        let version = UInt64.random(in: 0...UInt64.max)
+        publish(workspace: workspace, groups: [FamilyGroup(key: "all", version: version) { families }], lastSuccessAt: lastSuccessAt)
+    }
+
+    /// Replaces one workspace's groups; a group whose version is unchanged keeps its families
+    /// without calling `build`, and a group left out is dropped.
+    public func publish(workspace: String, groups: [FamilyGroup], lastSuccessAt: Double?) {
+        sources.withLock { sources in
+            let old = sources[workspace]?.groups ?? []
+            var source = Source(lastSuccessAt: lastSuccessAt)
+            for group in groups {
+                if let cached = old.first(where: { $0.key == group.key && $0.version == group.version }) {
+                    source.groups.append(cached)
+                } else {
+                    source.groups.append((group.key, group.version, group.build()))
+                }
+            }
+            sources[workspace] = source
+        }
         requestRender()
     }
 

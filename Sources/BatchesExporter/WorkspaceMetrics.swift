@@ -1,53 +1,56 @@
 import BatchesAPI
 import PrometheusExposition
 
-/// Every family one workspace contributes, from its last good snapshot and its poll health.
-/// Pure: the same inputs give the same families.
-public enum WorkspaceMetrics {
-    public struct Inputs: Sendable {
-        public var workspace: String
-        public var snapshot: WorkspaceSnapshot?
-        public var selection: PerBatchSelection?
-        public var lifecycle: BatchLifecycle
-        public var health: PollHealth
-        public var pollInterval: Duration
+/// What the batch gauges show: the ledger's running totals and the two aggregates over the
+/// batches that have not ended. A value, taken when the ledger changes.
+public struct BatchSummary: Sendable, Equatable {
+    public var totals: LedgerTotals
+    /// The oldest `created_at` among batches that have not ended; `nil` when none is active.
+    public var oldestActiveCreatedAt: Double?
+    /// The soonest `expires_at` among batches that have not ended.
+    public var nextExpiry: Double?
 
-        public init(
-            workspace: String,
-            snapshot: WorkspaceSnapshot?,
-            selection: PerBatchSelection?,
-            lifecycle: BatchLifecycle,
-            health: PollHealth,
-            pollInterval: Duration
-        ) {
-            self.workspace = workspace
-            self.snapshot = snapshot
-            self.selection = selection
-            self.lifecycle = lifecycle
-            self.health = health
-            self.pollInterval = pollInterval
-        }
+    public init(totals: LedgerTotals, oldestActiveCreatedAt: Double?, nextExpiry: Double?) {
+        self.totals = totals
+        self.oldestActiveCreatedAt = oldestActiveCreatedAt
+        self.nextExpiry = nextExpiry
     }
 
-    public static func families(_ inputs: Inputs) -> [MetricFamily] {
-        let workspace = Label("workspace", inputs.workspace)
-        var families = healthFamilies(inputs, workspace: workspace)
-        families += lifecycleFamilies(inputs.lifecycle, workspace: workspace)
-        // Before the first successful poll there is nothing true to say about the batches:
-        // absent series, not zeros that would read as "no batches".
-        guard let snapshot = inputs.snapshot else { return families }
+    /// Reads the ledger's totals, and its full records for the rest: only batches not ended
+    /// can be the oldest active one or the next to expire, and each of those has a record.
+    public init(_ ledger: BatchLedger) {
+        var oldest: Double?
+        var expiry: Double?
+        for batch in ledger.records.values where batch.processingStatus != .ended {
+            if let created = batch.createdAt { oldest = min(oldest ?? created, created) }
+            if let expires = batch.expiresAt { expiry = min(expiry ?? expires, expires) }
+        }
+        self.init(totals: ledger.totals, oldestActiveCreatedAt: oldest, nextExpiry: expiry)
+    }
+}
 
-        let statuses = snapshot.batchesByStatus.keys.sorted { lhs, rhs in
+/// The families one workspace contributes, in groups that change at different rates: health
+/// on every poll, the batch gauges and per-batch series when batches change, the lifecycle
+/// counters when batches end. Pure: the same inputs give the same families.
+public enum WorkspaceMetrics {
+    /// The batch gauges. Before the first successful poll there is nothing true to say about
+    /// the batches: the caller publishes no such group then (absent series, not zeros that
+    /// would read as "no batches").
+    public static func batchFamilies(workspace name: String, summary: BatchSummary) -> [MetricFamily] {
+        let workspace = Label("workspace", name)
+        let byStatus = summary.totals.byStatus
+        let statuses = byStatus.keys.sorted { lhs, rhs in
             let order = ProcessingStatus.documented
             return (order.firstIndex(of: lhs) ?? order.count, lhs.rawValue) < (order.firstIndex(of: rhs) ?? order.count, rhs.rawValue)
         }
+        var families: [MetricFamily] = []
         families.append(
             MetricFamily(
                 name: "anthropic_message_batches",
                 help: "Message batches listed in the workspace at the last successful poll, by processing_status.",
                 type: .gauge,
                 samples: statuses.map { status in
-                    Sample([workspace, Label("processing_status", status.rawValue)], Double(snapshot.batchesByStatus[status] ?? 0))
+                    Sample([workspace, Label("processing_status", status.rawValue)], Double(byStatus[status] ?? 0))
                 }
             )
         )
@@ -56,7 +59,7 @@ public enum WorkspaceMetrics {
                 name: "anthropic_message_batches_requests",
                 help: "Requests in all listed batches at the last successful poll, by result (request_counts summed).",
                 type: .gauge,
-                samples: snapshot.requestTotals.byResult.map { Sample([workspace, Label("result", $0.result)], Double($0.count)) }
+                samples: summary.totals.requests.byResult.map { Sample([workspace, Label("result", $0.result)], Double($0.count)) }
             )
         )
         families.append(
@@ -64,10 +67,10 @@ public enum WorkspaceMetrics {
                 name: "anthropic_batches_exporter_snapshot_batches",
                 help: "Batches in the snapshot currently served.",
                 type: .gauge,
-                samples: [Sample([workspace], Double(snapshot.batches.count))]
+                samples: [Sample([workspace], Double(summary.totals.batches))]
             )
         )
-        if let oldest = snapshot.oldestActiveCreatedAt {
+        if let oldest = summary.oldestActiveCreatedAt {
             families.append(
                 MetricFamily(
                     name: "anthropic_message_batches_oldest_active_created_timestamp_seconds",
@@ -76,7 +79,7 @@ public enum WorkspaceMetrics {
                 )
             )
         }
-        if let expiry = snapshot.nextExpiry {
+        if let expiry = summary.nextExpiry {
             families.append(
                 MetricFamily(
                     name: "anthropic_message_batches_next_expiry_timestamp_seconds",
@@ -85,10 +88,20 @@ public enum WorkspaceMetrics {
                 )
             )
         }
-        if let selection = inputs.selection {
-            families += perBatchFamilies(selection, workspace: workspace)
-        }
         return families
+    }
+
+    /// Corrections full reads made to what incremental polls had built.
+    public static func correctionFamilies(workspace name: String, corrections: [LedgerCorrection: UInt64]) -> [MetricFamily] {
+        let workspace = Label("workspace", name)
+        return [
+            MetricFamily(
+                name: "anthropic_batches_exporter_resync_corrections",
+                help: "Batches a full resync found different from what incremental polls had built, by kind: deleted, archived, changed, added (missed), drift (running totals disagreed with a recount: a bug).",
+                type: .counter,
+                samples: LedgerCorrection.allCases.map { Sample([workspace, Label("kind", $0.rawValue)], Double(corrections[$0] ?? 0)) }
+            )
+        ]
     }
 
     /// The request budget, and the API's own rate-limit headers when it sends them.
@@ -130,8 +143,8 @@ public enum WorkspaceMetrics {
         return families
     }
 
-    static func healthFamilies(_ inputs: Inputs, workspace: Label) -> [MetricFamily] {
-        let health = inputs.health
+    public static func healthFamilies(workspace name: String, health: PollHealth, pollInterval: Duration) -> [MetricFamily] {
+        let workspace = Label("workspace", name)
         var families: [MetricFamily] = []
         if let succeeded = health.lastPollSucceeded {
             families.append(
@@ -155,7 +168,7 @@ public enum WorkspaceMetrics {
             MetricFamily(
                 name: "anthropic_batches_exporter_poll_interval_seconds",
                 help: "The configured time between polls; failed polls back off up to 10 times this.",
-                type: .gauge, unit: "seconds", samples: [Sample([workspace], inputs.pollInterval.inSeconds)]
+                type: .gauge, unit: "seconds", samples: [Sample([workspace], pollInterval.inSeconds)]
             )
         )
         families.append(
@@ -190,8 +203,9 @@ public enum WorkspaceMetrics {
         return families
     }
 
-    static func lifecycleFamilies(_ lifecycle: BatchLifecycle, workspace: Label) -> [MetricFamily] {
-        [
+    public static func lifecycleFamilies(workspace name: String, lifecycle: BatchLifecycle) -> [MetricFamily] {
+        let workspace = Label("workspace", name)
+        return [
             MetricFamily(
                 name: "anthropic_message_batches_ended",
                 help: "Batches observed reaching processing_status ended since the exporter started.",
@@ -218,7 +232,8 @@ public enum WorkspaceMetrics {
         ]
     }
 
-    static func perBatchFamilies(_ selection: PerBatchSelection, workspace: Label) -> [MetricFamily] {
+    public static func perBatchFamilies(workspace name: String, selection: PerBatchSelection) -> [MetricFamily] {
+        let workspace = Label("workspace", name)
         var info = MetricFamily(
             name: "anthropic_message_batch",
             help: "1 for every batch that has its own series (not ended, or ended within the retention), with its processing_status.",

@@ -45,12 +45,20 @@ public struct PollerConfiguration: Sendable, Equatable {
 /// polls leave, spread over as many poll intervals as that takes.
 public final class WorkspacePoller: Service, Sendable {
     private struct State: Sendable {
-        var snapshot: WorkspaceSnapshot?
+        var ledger = BatchLedger()
+        /// Whether a full read has been adopted: until then there is nothing true to say about
+        /// the batches, and every poll is a full read.
+        var hasListing = false
+        var summary: BatchSummary?
         var selection: PerBatchSelection?
-        var lifecycle: BatchLifecycle
+        /// The ledger version the summary and selection were taken at.
+        var derivedFromVersion: UInt64?
+        var lifecycle = BatchLifecycle()
+        var lifecycleVersion: UInt64 = 0
+        var corrections: [LedgerCorrection: UInt64] = [:]
         var health = PollHealth()
-        /// A completed resync waiting to become the base of the next incremental walk.
-        var resyncedBase: [MessageBatch]?
+        /// Changes on every publish: the health group moves with every poll.
+        var healthVersion: UInt64 = 0
         var resync: ResyncProgress?
         var lastFullReadStarted: ContinuousClock.Instant?
         var rateLimits: [String: Double] = [:]
@@ -59,9 +67,20 @@ public final class WorkspacePoller: Service, Sendable {
     /// A full read in progress across polls.
     private struct ResyncProgress: Sendable {
         var cursor: String?
-        var batches: [MessageBatch] = []
+        var builder = LedgerBuilder()
         var guardrail: PaginationGuard
         var started: ContinuousClock.Instant
+        /// Batches incremental polls found deleted, and saw for the first time, since the read began.
+        var deletedSince: Set<UInt64> = []
+        var arrivedSince: Set<UInt64> = []
+    }
+
+    /// What one poll read, before it is folded into the ledger.
+    private enum Reading: Sendable {
+        case full(LedgerBuilder)
+        /// The newest batches, newest first, and the oldest ledger position the walk reached
+        /// (`nil`: the walk read to the end of the listing).
+        case incremental(fresh: [MessageBatch], covering: Int?)
     }
 
     private let configuration: PollerConfiguration
@@ -70,6 +89,7 @@ public final class WorkspacePoller: Service, Sendable {
     private let budget: RequestBudget
     private let logger: Logger
     private let now: @Sendable () -> Double
+    private let exporterStartedAt: Double
     private let state: Mutex<State>
 
     public init(
@@ -88,7 +108,8 @@ public final class WorkspacePoller: Service, Sendable {
         logger[metadataKey: "workspace"] = "\(configuration.workspace)"
         self.logger = logger
         self.now = now
-        state = Mutex(State(lifecycle: BatchLifecycle(exporterStartedAt: exporterStartedAt)))
+        self.exporterStartedAt = exporterStartedAt
+        state = Mutex(State())
     }
 
     public func run() async throws {
@@ -116,19 +137,25 @@ public final class WorkspacePoller: Service, Sendable {
         var count: Int { entries.withLock { $0.count } }
     }
 
-    /// One poll: a full read when there is no snapshot yet (or full reads are configured),
-    /// else an incremental walk over the last snapshot. Publishes the outcome either way.
+    /// The lifecycle and retention rules as of `now`.
+    private func context(now: Double) -> LedgerContext {
+        LedgerContext(
+            countEndedAfter: exporterStartedAt,
+            now: now,
+            endedRetention: configuration.maxBatchMetrics > 0 ? configuration.endedRetention.inSeconds : nil
+        )
+    }
+
+    /// One poll: a full read when there is no listing yet (or full reads are configured),
+    /// else an incremental walk over the ledger. Publishes the outcome either way.
     public func pollOnce() async {
         let started = ContinuousClock.now
-        let (base, resyncDue) = state.withLock { state -> (WorkspaceSnapshot?, Bool) in
-            // A completed resync stays the base until a poll over it succeeds: a failed poll
-            // must not throw away a full read that took many intervals of budget.
-            let base = state.resyncedBase.map { WorkspaceSnapshot(batches: $0, takenAt: 0) } ?? state.snapshot
+        let (hasListing, floor, resyncDue) = state.withLock { state -> (Bool, Int?, Bool) in
             let due = state.lastFullReadStarted.map { started - $0 >= configuration.fullResyncInterval } ?? true
-            return (base, due)
+            return (state.hasListing, state.ledger.walkFloor, due)
         }
         let requests = RequestLog()
-        let kind: PollKind = base == nil || configuration.fullResyncInterval == .zero ? .full : .incremental
+        let kind: PollKind = !hasListing || configuration.fullResyncInterval == .zero ? .full : .incremental
         let budget = self.budget
         let reportedWait = Mutex(false)
         let gate: RequestGate = { [self] _ throws(BatchesAPIError) in
@@ -150,19 +177,25 @@ public final class WorkspacePoller: Service, Sendable {
             }
         }
 
-        let result: Result<[MessageBatch], BatchesAPIError>
+        let result: Result<Reading, BatchesAPIError>
         do {
             result = .success(
-                try await cancelWhenGracefulShutdown { [client] () async throws -> [MessageBatch] in
+                try await cancelWhenGracefulShutdown { [client, self] () async throws -> Reading in
                     switch kind {
                     case .full:
-                        return try await client.listAll(beforeEachRequest: gate) { requests.record($0, kind: .full) }
-                    case .incremental:
-                        var merge = IncrementalMerge(previous: base ?? WorkspaceSnapshot(batches: [], takenAt: 0))
-                        let end = try await client.walkPages(beforeEachRequest: gate, observe: { requests.record($0, kind: .incremental) }) {
-                            merge.observe($0)
+                        var builder = LedgerBuilder()
+                        let context = self.context(now: self.now())
+                        try await client.walkPages(beforeEachRequest: gate, observe: { requests.record($0, kind: .full) }) { page in
+                            self.state.withLock { builder.add(page.data, comparingWith: $0.ledger, context: context) }
+                            return true
                         }
-                        return merge.merged(listingEnded: end == .listingEnded)
+                        return .full(builder)
+                    case .incremental:
+                        var walk = IncrementalWalk(floor: floor)
+                        let end = try await client.walkPages(beforeEachRequest: gate, observe: { requests.record($0, kind: .incremental) }) { page in
+                            self.state.withLock { walk.observe(page.data, in: $0.ledger) }
+                        }
+                        return .incremental(fresh: walk.fresh, covering: walk.covering(listingEnded: end == .listingEnded))
                     }
                 }
             )
@@ -175,30 +208,35 @@ public final class WorkspacePoller: Service, Sendable {
         let completedAt = now()
 
         var events = PollEvents()
-        let (families, lastSuccess) = state.withLock { state -> ([MetricFamily], Double?) in
+        let groups = state.withLock { state -> [FamilyGroup] in
             events.previousFailures = state.health.consecutiveFailures
             events.previousDropped = state.selection?.dropped
             record(requests, into: &state)
             switch result {
-            case .success(let batches):
-                let snapshot = WorkspaceSnapshot(batches: batches, takenAt: completedAt)
-                state.snapshot = snapshot
-                state.resyncedBase = nil
-                if kind == .full {
+            case .success(let reading):
+                let context = self.context(now: completedAt)
+                let newlyEnded: [MessageBatch]
+                switch reading {
+                case .full(let builder):
+                    let adopted = state.ledger.adopt(builder, context: context)
+                    newlyEnded = adopted.newlyEnded
+                    record(adopted.corrections, into: &state)
+                    state.hasListing = true
                     state.lastFullReadStarted = started
                     state.resync = nil
-                } else if resyncDue, state.resync == nil {
-                    state.resync = ResyncProgress(guardrail: PaginationGuard(maxPages: client.configuration.maxPages), started: started)
+                case .incremental(let fresh, let covering):
+                    let applied = state.ledger.apply(walk: fresh, covering: covering, context: context)
+                    newlyEnded = applied.newlyEnded
+                    state.resync?.deletedSince.formUnion(applied.deleted)
+                    state.resync?.arrivedSince.formUnion(applied.arrived)
+                    if resyncDue, state.resync == nil {
+                        state.resync = ResyncProgress(guardrail: PaginationGuard(maxPages: client.configuration.maxPages), started: started)
+                    }
                 }
-                events.newlyEnded = state.lifecycle.observe(snapshot.batches).count
-                state.selection = PerBatchSelection(
-                    from: snapshot.batches,
-                    now: completedAt,
-                    maxBatches: configuration.maxBatchMetrics,
-                    endedRetention: configuration.endedRetention
-                )
+                events.newlyEnded = newlyEnded.count
+                afterChange(&state, newlyEnded: newlyEnded, context: context)
                 state.health.recordSuccess(at: completedAt, duration: duration)
-                events.batches = snapshot.batches.count
+                events.batches = state.ledger.count
                 events.dropped = state.selection?.dropped
             case .failure(let error):
                 state.health.recordFailure(error.reason, duration: duration)
@@ -206,16 +244,48 @@ public final class WorkspacePoller: Service, Sendable {
             }
             events.consecutiveFailures = state.health.consecutiveFailures
             events.nextDelay = state.health.delayBeforeNextPoll(interval: configuration.pollInterval, lastPollTook: duration)
-            return (renderFamilies(state), state.health.lastSuccessAt)
+            return familyGroups(&state)
         }
-        publisher.publish(workspace: configuration.workspace, families: families, lastSuccessAt: lastSuccess)
+        publish(groups)
         log(events, kind: kind, duration: duration, requests: requests.count)
+    }
+
+    /// Derived state after the ledger moved: retention, lifecycle counters, and the summary and
+    /// per-batch selection when (and only when) the ledger changed.
+    private func afterChange(_ state: inout State, newlyEnded: [MessageBatch], context: LedgerContext) {
+        state.ledger.expireRecords(context: context)
+        if !newlyEnded.isEmpty {
+            state.lifecycle.count(newlyEnded)
+            state.lifecycleVersion &+= 1
+        }
+        guard state.derivedFromVersion != state.ledger.version else { return }
+        state.derivedFromVersion = state.ledger.version
+        state.summary = BatchSummary(state.ledger)
+        state.selection = PerBatchSelection(
+            from: Array(state.ledger.records.values),
+            now: context.now,
+            maxBatches: configuration.maxBatchMetrics,
+            endedRetention: configuration.endedRetention
+        )
+    }
+
+    private func record(_ corrections: [LedgerCorrection: Int], into state: inout State) {
+        for (kind, count) in corrections { state.corrections[kind, default: 0] += UInt64(count) }
+        if !corrections.isEmpty {
+            logger.info(
+                "A full read corrected the incremental view",
+                metadata: corrections.reduce(into: Logger.Metadata()) { $0[$1.key.rawValue] = "\($1.value)" }
+            )
+        }
     }
 
     /// Reads further pages of a full resync while the budget has room right now, never
     /// waiting for it: the next poll must not be delayed by a resync.
     func continueResync() async {
         guard var progress = state.withLock({ $0.resync }), !Task.isShuttingDownGracefully else { return }
+        // The progress now lives here alone: the state's copy goes, so the builder is not
+        // copied page by page.
+        state.withLock { $0.resync = nil }
         let requests = RequestLog()
         let budget = self.budget
         let gate: RequestGate = { _ throws(BatchesAPIError) in
@@ -229,7 +299,8 @@ public final class WorkspacePoller: Service, Sendable {
             while true {
                 let page = try await client.fetchPage(afterID: progress.cursor, beforeEachRequest: gate) { requests.record($0, kind: .full) }
                 let next = try progress.guardrail.next(after: page)
-                progress.batches.append(contentsOf: page.data)
+                let context = self.context(now: now())
+                state.withLock { progress.builder.add(page.data, comparingWith: $0.ledger, context: context) }
                 guard let next else {
                     completed = true
                     break
@@ -240,24 +311,29 @@ public final class WorkspacePoller: Service, Sendable {
             failure = error
         }
         if failure?.reason == .deferred { budget.noteExhausted() }
-        let (families, lastSuccess) = state.withLock { state -> ([MetricFamily], Double?) in
+        let pagesRead = progress.builder.count
+        let completedAt = now()
+        let groups = state.withLock { state -> [FamilyGroup] in
             record(requests, into: &state)
             if completed {
-                state.resyncedBase = progress.batches
+                let context = self.context(now: completedAt)
+                let adopted = state.ledger.adopt(
+                    progress.builder, deletedSince: progress.deletedSince, arrivedSince: progress.arrivedSince, context: context
+                )
+                record(adopted.corrections, into: &state)
                 state.lastFullReadStarted = progress.started
-                state.resync = nil
+                afterChange(&state, newlyEnded: adopted.newlyEnded, context: context)
             } else if let failure, failure.reason != .deferred, failure.reason != .cancelled {
                 // Start over next time: a half-read resync after an error cannot be trusted.
                 state.health.recordFailure(failure.reason, duration: .zero)
-                state.resync = nil
             } else {
                 state.resync = progress
             }
-            return (renderFamilies(state), state.health.lastSuccessAt)
+            return familyGroups(&state)
         }
-        publisher.publish(workspace: configuration.workspace, families: families, lastSuccessAt: lastSuccess)
+        publish(groups)
         if completed {
-            logger.debug("Full resync complete", metadata: ["batches": "\(progress.batches.count)", "requests": "\(requests.count)"])
+            logger.debug("Full resync complete", metadata: ["batches": "\(pagesRead)", "requests": "\(requests.count)"])
         } else if let failure, failure.reason != .deferred, failure.reason != .cancelled {
             logger.warning("Full resync failed; it will start over", metadata: ["reason": "\(failure.reason.rawValue)", "error": "\(failure)"])
         }
@@ -265,8 +341,12 @@ public final class WorkspacePoller: Service, Sendable {
 
     /// Publishes the current state again, without a new poll result.
     private func republish() {
-        let (families, lastSuccess) = state.withLock { (renderFamilies($0), $0.health.lastSuccessAt) }
-        publisher.publish(workspace: configuration.workspace, families: families, lastSuccessAt: lastSuccess)
+        publish(state.withLock { familyGroups(&$0) })
+    }
+
+    private func publish(_ groups: [FamilyGroup]) {
+        let lastSuccess = state.withLock { $0.health.lastSuccessAt }
+        publisher.publish(workspace: configuration.workspace, groups: groups, lastSuccessAt: lastSuccess)
     }
 
     private func record(_ requests: RequestLog, into state: inout State) {
@@ -276,24 +356,38 @@ public final class WorkspacePoller: Service, Sendable {
         }
     }
 
-    private func renderFamilies(_ state: State) -> [MetricFamily] {
-        var families = WorkspaceMetrics.families(
-            WorkspaceMetrics.Inputs(
-                workspace: configuration.workspace,
-                snapshot: state.snapshot,
-                selection: state.selection,
-                lifecycle: state.lifecycle,
-                health: state.health,
-                pollInterval: configuration.pollInterval
-            )
-        )
-        families += WorkspaceMetrics.budgetFamilies(
-            workspace: configuration.workspace,
-            exhausted: budget.exhausted,
-            requestsPerMinute: configuration.maxRequestsPerMinute,
-            rateLimits: state.rateLimits
-        )
-        return families
+    /// The workspace's families in groups, each rebuilt only when its version moved: an
+    /// unchanged poll re-renders the health group alone.
+    private func familyGroups(_ state: inout State) -> [FamilyGroup] {
+        state.healthVersion &+= 1
+        let workspace = configuration.workspace
+        let pollInterval = configuration.pollInterval
+        let requestsPerMinute = configuration.maxRequestsPerMinute
+        let (health, rateLimits, corrections, exhausted) = (state.health, state.rateLimits, state.corrections, budget.exhausted)
+        var groups = [
+            FamilyGroup(key: "health", version: state.healthVersion) {
+                WorkspaceMetrics.healthFamilies(workspace: workspace, health: health, pollInterval: pollInterval)
+                    + WorkspaceMetrics.budgetFamilies(
+                        workspace: workspace, exhausted: exhausted, requestsPerMinute: requestsPerMinute, rateLimits: rateLimits
+                    )
+                    + WorkspaceMetrics.correctionFamilies(workspace: workspace, corrections: corrections)
+            }
+        ]
+        let lifecycle = state.lifecycle
+        groups.append(FamilyGroup(key: "lifecycle", version: state.lifecycleVersion) {
+            WorkspaceMetrics.lifecycleFamilies(workspace: workspace, lifecycle: lifecycle)
+        })
+        if state.hasListing, let summary = state.summary, let version = state.derivedFromVersion {
+            groups.append(FamilyGroup(key: "batches", version: version) {
+                WorkspaceMetrics.batchFamilies(workspace: workspace, summary: summary)
+            })
+            if let selection = state.selection {
+                groups.append(FamilyGroup(key: "per_batch", version: version) {
+                    WorkspaceMetrics.perBatchFamilies(workspace: workspace, selection: selection)
+                })
+            }
+        }
+        return groups
     }
 
     private struct PollEvents {

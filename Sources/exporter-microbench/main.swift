@@ -40,38 +40,37 @@ repeat {
 } while cursor != nil
 print("workspace: \(batchCount) batches, \(pages.count) pages, \(pages.reduce(0) { $0 + $1.count }) bytes of JSON")
 
-let batches = try measure("decode all pages") { try pages.flatMap { try BatchListPage.decode($0).data } }
-let now = batches.compactMap(\.endedAt).max() ?? 0
-let snapshot = measure("build snapshot") { WorkspaceSnapshot(batches: batches, takenAt: now) }
-var lifecycle = BatchLifecycle(exporterStartedAt: 0)
-_ = measure("lifecycle observe", repeat: 1) { lifecycle.observe(snapshot.batches).count }
-_ = measure("lifecycle observe again (steady state)") { lifecycle.observe(snapshot.batches).count }
+let decoded = try measure("decode all pages") { try pages.map { try BatchListPage.decode($0).data } }
+let now = decoded.joined().compactMap(\.endedAt).max() ?? 0
+let context = LedgerContext(countEndedAfter: 0, now: now, endedRetention: 86_400)
+let ledger = measure("full read: fold every page and adopt") { () -> BatchLedger in
+    var builder = LedgerBuilder()
+    var ledger = BatchLedger()
+    for page in decoded { builder.add(page, comparingWith: ledger, context: context) }
+    _ = ledger.adopt(builder, context: context)
+    return ledger
+}
+print("ledger: \(ledger.count) entries, \(ledger.records.count) full records")
 let selection = measure("per-batch selection") {
-    PerBatchSelection(from: snapshot.batches, now: now, maxBatches: 1000, endedRetention: .seconds(86_400))
+    PerBatchSelection(from: Array(ledger.records.values), now: now, maxBatches: 1000, endedRetention: .seconds(86_400))
 }
-let families = measure("families") {
-    WorkspaceMetrics.families(
-        WorkspaceMetrics.Inputs(
-            workspace: "default", snapshot: snapshot, selection: selection, lifecycle: lifecycle,
-            health: PollHealth(), pollInterval: .seconds(60)
-        )
-    )
+func families(_ ledger: BatchLedger, _ selection: PerBatchSelection) -> [MetricFamily] {
+    WorkspaceMetrics.healthFamilies(workspace: "default", health: PollHealth(), pollInterval: .seconds(60))
+        + WorkspaceMetrics.batchFamilies(workspace: "default", summary: BatchSummary(ledger))
+        + WorkspaceMetrics.lifecycleFamilies(workspace: "default", lifecycle: BatchLifecycle())
+        + WorkspaceMetrics.perBatchFamilies(workspace: "default", selection: selection)
 }
-let text = measure("render text") { ExpositionRenderer.render(families, format: .text) }
-_ = measure("render both formats + gzip (RenderedExposition)") { RenderedExposition(families: families) }
+let all = measure("families") { families(ledger, selection) }
+let text = measure("render text") { ExpositionRenderer.render(all, format: .text) }
+_ = measure("render both formats + gzip (RenderedExposition)") { RenderedExposition(families: all) }
 let firstPage = try BatchListPage.decode(pages[0])
-_ = measure("steady-state poll: merge one page, snapshot, lifecycle, selection, render") {
-    var merge = IncrementalMerge(previous: snapshot)
-    _ = merge.observe(firstPage)
-    let next = WorkspaceSnapshot(batches: merge.merged(listingEnded: false), takenAt: now)
-    _ = lifecycle.observe(next.batches)
-    let nextSelection = PerBatchSelection(from: next.batches, now: now, maxBatches: 1000, endedRetention: .seconds(86_400))
-    let nextFamilies = WorkspaceMetrics.families(
-        WorkspaceMetrics.Inputs(
-            workspace: "default", snapshot: next, selection: nextSelection, lifecycle: lifecycle,
-            health: PollHealth(), pollInterval: .seconds(60)
-        )
-    )
-    return RenderedExposition(families: nextFamilies)
+var steady = ledger
+_ = try measure("steady-state poll: decode one page, fold it into the ledger (no change)") { () throws -> Int in
+    let page = try BatchListPage.decode(pages[0])
+    var lowest: Int?
+    for batch in page.data {
+        if let position = steady.position(of: batchKey(batch.id)) { lowest = min(lowest ?? position, position) }
+    }
+    return steady.apply(walk: page.data, covering: lowest, context: context).newlyEnded.count
 }
-print("exposition: \(text.count) bytes, \(families.reduce(0) { $0 + $1.samples.count }) samples")
+print("first page: \(firstPage.data.count) batches; exposition: \(text.count) bytes, \(all.reduce(0) { $0 + $1.samples.count }) samples")

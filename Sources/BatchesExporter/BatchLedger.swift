@@ -1,0 +1,432 @@
+import BatchesAPI
+
+/// A batch id folded to 64 bits: FNV-1a over its UTF-8 bytes. Stable across processes and
+/// versions (a saved state refers to batches by it), unlike Swift's seeded `Hasher`.
+///
+/// Two ids sharing a key would be taken for one batch. Among a million ids the chance that any
+/// two collide is about 3 in 100 million; ids are opaque API strings, not chosen by an adversary.
+public func batchKey(_ id: String) -> UInt64 {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in id.utf8 {
+        hash ^= UInt64(byte)
+        hash &*= 0x0000_0100_0000_01b3
+    }
+    return hash
+}
+
+/// What the ledger keeps of every batch: 32 bytes, whatever the batch's history.
+public struct LedgerEntry: Sendable, Equatable, Codable {
+    public enum Status: UInt8, Sendable, Codable {
+        case inProgress, canceling, ended
+        /// A status the API added after this exporter was written; its name is in the record.
+        case other
+    }
+
+    public var key: UInt64
+    public var processing: UInt32
+    public var succeeded: UInt32
+    public var errored: UInt32
+    public var canceled: UInt32
+    public var expired: UInt32
+    public var status: Status
+    public var archived: Bool
+
+    init(_ batch: MessageBatch) {
+        key = batchKey(batch.id)
+        let counts = batch.requestCounts
+        // A batch holds at most 100,000 requests; clamp so a nonsensical count cannot trap.
+        func clamp(_ value: Int) -> UInt32 { UInt32(clamping: max(0, value)) }
+        processing = clamp(counts.processing)
+        succeeded = clamp(counts.succeeded)
+        errored = clamp(counts.errored)
+        canceled = clamp(counts.canceled)
+        expired = clamp(counts.expired)
+        switch batch.processingStatus {
+        case .inProgress: status = .inProgress
+        case .canceling: status = .canceling
+        case .ended: status = .ended
+        case .other: status = .other
+        }
+        archived = batch.archivedAt != nil
+    }
+
+    var requestCounts: RequestCounts {
+        RequestCounts(
+            processing: Int(processing), succeeded: Int(succeeded), errored: Int(errored), canceled: Int(canceled),
+            expired: Int(expired)
+        )
+    }
+
+    var isEnded: Bool { status == .ended }
+}
+
+/// The aggregates the batch gauges show, kept as running totals.
+public struct LedgerTotals: Sendable, Equatable {
+    /// Batches by status; the documented three are always present.
+    public var byStatus: [ProcessingStatus: Int]
+    /// `request_counts` summed over every listed batch.
+    public var requests: RequestCounts
+    public var batches: Int
+
+    public init() {
+        byStatus = Dictionary(uniqueKeysWithValues: ProcessingStatus.documented.map { ($0, 0) })
+        requests = RequestCounts()
+        batches = 0
+    }
+
+    mutating func add(_ entry: LedgerEntry, status: ProcessingStatus, sign: Int) {
+        byStatus[status, default: 0] += sign
+        requests.processing += sign * Int(entry.processing)
+        requests.succeeded += sign * Int(entry.succeeded)
+        requests.errored += sign * Int(entry.errored)
+        requests.canceled += sign * Int(entry.canceled)
+        requests.expired += sign * Int(entry.expired)
+        batches += sign
+        // A status the API added and that no batch has any more leaves the gauge, as it would
+        // from a fresh listing; the documented three stay, at zero.
+        if byStatus[status] == 0, !ProcessingStatus.documented.contains(status) {
+            byStatus[status] = nil
+        }
+    }
+}
+
+/// Why a full read changed what incremental polls had built. `drift` means the running totals
+/// disagreed with a recount of the ledger: a bug, never expected.
+public enum LedgerCorrection: String, Sendable, CaseIterable, Codable {
+    case deleted, archived, changed, added, drift
+}
+
+/// What the lifecycle rules need of one poll's context.
+public struct LedgerContext: Sendable {
+    /// Batches first seen already ended count as newly ended only if they ended after this.
+    public var countEndedAfter: Double
+    public var now: Double
+    /// Ended batches keep their full record (and per-batch series) this long after `ended_at`;
+    /// `nil` keeps none (per-batch series are off).
+    public var endedRetention: Double?
+
+    public init(countEndedAfter: Double, now: Double, endedRetention: Double?) {
+        self.countEndedAfter = countEndedAfter
+        self.now = now
+        self.endedRetention = endedRetention
+    }
+
+    func keepsRecord(of batch: MessageBatch) -> Bool {
+        guard batch.processingStatus == .ended else { return true }
+        guard let retention = endedRetention, let ended = batch.endedAt else { return false }
+        return ended >= now - retention
+    }
+}
+
+/// Everything a workspace has listed, folded so that a poll costs what changed.
+///
+/// An ended batch never changes again, but for `archived_at` and deletion. So the ledger keeps
+/// full records only for batches that can still change (not ended) and for ended ones that
+/// still have per-batch series; every other batch is a 32-byte ``LedgerEntry``. Entries are in
+/// listing order, oldest first, so new batches append and positions of older ones never move.
+/// The aggregates are running totals, moved by what each poll saw change; a full read
+/// (``adopt(_:context:)``) recounts them and reports any drift.
+public struct BatchLedger: Sendable {
+    /// Oldest first: the reverse of the listing's order.
+    public private(set) var entries: [LedgerEntry] = []
+    private var index: [UInt64: Int32] = [:]
+    /// Batches not ended, and ended ones within the per-batch retention, by key.
+    public private(set) var records: [UInt64: MessageBatch] = [:]
+    public private(set) var totals = LedgerTotals()
+    /// Changes whenever anything the batch gauges or per-batch series show has changed.
+    public private(set) var version: UInt64 = 0
+    /// When a poll last read every batch that has not ended (each walk reaches all of them).
+    public private(set) var refreshedAt: Double = -.infinity
+
+    public init() {}
+
+    public var count: Int { entries.count }
+
+    /// Where a batch stands, oldest first; `nil` for a batch the ledger does not know.
+    public func position(of key: UInt64) -> Int? {
+        index[key].map(Int.init)
+    }
+
+    public func entry(for key: UInt64) -> LedgerEntry? {
+        index[key].map { entries[Int($0)] }
+    }
+
+    /// The oldest position of a batch that has not ended, or the newest position when every
+    /// batch has ended; `nil` for an empty ledger. An incremental walk may stop once it has seen
+    /// a known batch at or below this position: everything older has ended and cannot change.
+    public var walkFloor: Int? {
+        guard !entries.isEmpty else { return nil }
+        var floor = entries.count - 1
+        for (key, batch) in records where batch.processingStatus != .ended {
+            if let position = index[key] { floor = min(floor, Int(position)) }
+        }
+        return floor
+    }
+
+    private func status(of entry: LedgerEntry) -> ProcessingStatus {
+        switch entry.status {
+        case .inProgress: .inProgress
+        case .canceling: .canceling
+        case .ended: .ended
+        case .other: records[entry.key]?.processingStatus ?? .other("unknown")
+        }
+    }
+
+    // MARK: - Incremental walks
+
+    /// Replaces what an incremental walk covered with what it read.
+    ///
+    /// - Parameters:
+    ///   - fresh: the batches the walk read, newest first.
+    ///   - covering: the oldest position the walk reached (everything from there up is replaced);
+    ///     `nil` when the walk read the listing to its end, which replaces everything.
+    /// - Returns: the batches this walk saw reach `ended`, by the counting rule: known and not
+    ///   ended before, or first seen already ended after `context.countEndedAfter`; the keys of
+    ///   batches the walk found deleted, and of batches it saw for the first time.
+    @discardableResult
+    public mutating func apply(
+        walk fresh: [MessageBatch],
+        covering lowest: Int?,
+        context: LedgerContext
+    ) -> (newlyEnded: [MessageBatch], deleted: [UInt64], arrived: [UInt64]) {
+        let lower = min(lowest ?? 0, entries.count)
+        // The listing never repeats a batch, but if it did, the newest listing of it stands.
+        var seen = Set<UInt64>(minimumCapacity: fresh.count)
+        var ordered: [(MessageBatch, LedgerEntry)] = []
+        ordered.reserveCapacity(fresh.count)
+        for batch in fresh {
+            let entry = LedgerEntry(batch)
+            if seen.insert(entry.key).inserted { ordered.append((batch, entry)) }
+        }
+
+        var previous: [UInt64: (entry: LedgerEntry, record: MessageBatch?)] = [:]
+        previous.reserveCapacity(entries.count - lower)
+        for entry in entries[lower...] {
+            let record = records.removeValue(forKey: entry.key)
+            previous[entry.key] = (entry, record)
+            totals.add(entry, status: entry.status == .other ? (record?.processingStatus ?? .other("unknown")) : status(of: entry), sign: -1)
+            index[entry.key] = nil
+        }
+        // A copy, not a slice: a slice would keep the whole buffer alive and make the removal
+        // below copy every entry.
+        let removed = Array(entries[lower...])
+        entries.removeSubrange(lower...)
+        var replaced = removed.count != ordered.count
+
+        var newlyEnded: [MessageBatch] = []
+        for (offset, (batch, entry)) in ordered.reversed().enumerated() {
+            let before = previous[entry.key]
+            if entry.isEnded {
+                let wasActive = before.map { !$0.entry.isEnded } ?? false
+                let firstSeenEndedSinceStart = before == nil && (batch.endedAt ?? -.infinity) > context.countEndedAfter
+                if wasActive || firstSeenEndedSinceStart { newlyEnded.append(batch) }
+            }
+            if !replaced {
+                let old = removed[offset]
+                replaced = old != entry || before?.record != (context.keepsRecord(of: batch) ? batch : nil)
+            }
+            insert(entry, record: context.keepsRecord(of: batch) ? batch : nil)
+        }
+        if replaced { version &+= 1 }
+        refreshedAt = context.now
+        let deleted = removed.lazy.map(\.key).filter { !seen.contains($0) }
+        let arrived = ordered.lazy.map(\.1.key).filter { previous[$0] == nil }
+        return (newlyEnded, Array(deleted), Array(arrived))
+    }
+
+    private mutating func insert(_ entry: LedgerEntry, record: MessageBatch?) {
+        index[entry.key] = Int32(entries.count)
+        entries.append(entry)
+        if let record { records[entry.key] = record }
+        totals.add(entry, status: status(of: entry), sign: 1)
+    }
+
+    /// Drops the full records of ended batches past the retention; their entries stay.
+    /// - Returns: whether any record went.
+    @discardableResult
+    public mutating func expireRecords(context: LedgerContext) -> Bool {
+        let expired = records.filter { !context.keepsRecord(of: $0.value) }.map(\.key)
+        for key in expired { records[key] = nil }
+        if !expired.isEmpty { version &+= 1 }
+        return !expired.isEmpty
+    }
+
+    // MARK: - Full reads
+
+    /// The sum of every entry, counted again from scratch.
+    public func recount() -> LedgerTotals {
+        var totals = LedgerTotals()
+        for entry in entries { totals.add(entry, status: status(of: entry), sign: 1) }
+        return totals
+    }
+
+    /// Takes a complete listing read by a full read or a paced resync, which may have taken
+    /// several polls while incremental polls went on over this ledger.
+    ///
+    /// Merge rules: an ended batch is final, so a batch this ledger has as ended stays ended even
+    /// where the listing, read earlier, still had it running; a batch the listing has as ended
+    /// that this ledger had running ended in between (counted now); of two views of a running
+    /// batch the one read last stands; batches incremental walks first saw while the read went
+    /// on stay (the read may have passed their place before they arrived); any other batch the
+    /// listing lacks was deleted.
+    /// - Returns: the batches counted as newly ended, and the corrections by kind (none for the
+    ///   first read, when there was nothing to correct).
+    /// - Parameters:
+    ///   - deletedSince: batches incremental walks found deleted while the read went on; the
+    ///     read may still list them, and they must not come back.
+    ///   - arrivedSince: batches incremental walks saw for the first time while the read went on.
+    public mutating func adopt(
+        _ read: consuming LedgerBuilder,
+        deletedSince: Set<UInt64> = [],
+        arrivedSince: Set<UInt64> = [],
+        context: LedgerContext
+    ) -> (newlyEnded: [MessageBatch], corrections: [LedgerCorrection: Int]) {
+        var corrections: [LedgerCorrection: Int] = [:]
+        let isFirstRead = entries.isEmpty
+        if recount() != totals { corrections[.drift, default: 0] += 1 }
+        let listedRecords = read.records
+        let readAt = read.readAt
+        // Reused in place as the merged ledger's entries: a million-batch read is not copied.
+        var listed = read.takeEntriesOldestFirst()
+
+        // Unknown batches above the newest one this ledger knew are arrivals, not corrections.
+        var newestKnownInListing = -1
+        for (offset, entry) in listed.enumerated() where index[entry.key] != nil {
+            newestKnownInListing = offset
+        }
+        var listedOld = [Bool](repeating: false, count: entries.count)
+        var merged = BatchLedger()
+        merged.index.reserveCapacity(listed.count + arrivedSince.count)
+        var newlyEnded: [MessageBatch] = []
+        var kept = 0
+        for offset in listed.indices {
+            let entry = listed[offset]
+            // The listing never repeats a batch; if it did, the batch is taken once.
+            guard merged.index[entry.key] == nil, !deletedSince.contains(entry.key) else { continue }
+            let record = listedRecords[entry.key]
+            var final = entry
+            var finalRecord = record.flatMap { context.keepsRecord(of: $0) ? $0 : nil }
+            if let position = index[entry.key] {
+                listedOld[Int(position)] = true
+                let known = entries[Int(position)]
+                let knownRecord = records[entry.key]
+                switch (known.isEnded, entry.isEnded) {
+                case (true, false):
+                    // Ended is final: the listing read it before it ended.
+                    final = known
+                    finalRecord = knownRecord
+                case (false, false):
+                    // Both running: whichever was read last tells the current state.
+                    if (readAt[entry.key] ?? -.infinity) < refreshedAt {
+                        final = known
+                        finalRecord = knownRecord
+                    }
+                case (false, true):
+                    if let record { newlyEnded.append(record) }
+                case (true, true):
+                    if known != entry {
+                        var unarchived = entry
+                        unarchived.archived = known.archived
+                        corrections[unarchived == known ? .archived : .changed, default: 0] += 1
+                    }
+                    finalRecord = finalRecord ?? knownRecord
+                }
+            } else {
+                if entry.isEnded, let record, (record.endedAt ?? -.infinity) > context.countEndedAfter {
+                    newlyEnded.append(record)
+                }
+                if offset < newestKnownInListing { corrections[.added, default: 0] += 1 }
+            }
+            listed[kept] = final
+            merged.index[final.key] = Int32(kept)
+            if let finalRecord { merged.records[final.key] = finalRecord }
+            kept += 1
+        }
+        listed.removeSubrange(kept...)
+        merged.entries = listed
+        for entry in merged.entries { merged.totals.add(entry, status: merged.status(of: entry), sign: 1) }
+        for (position, entry) in entries.enumerated() where !listedOld[position] {
+            if arrivedSince.contains(entry.key) {
+                merged.insert(entry, record: records[entry.key])
+            } else {
+                corrections[.deleted, default: 0] += 1
+            }
+        }
+        merged.version = version &+ 1
+        merged.refreshedAt = max(refreshedAt, context.now)
+        self = merged
+        if isFirstRead { corrections = [:] }
+        return (newlyEnded, corrections)
+    }
+}
+
+/// Collects a complete listing page by page, already folded: a full read of a million batches
+/// never holds a million full records.
+public struct LedgerBuilder: Sendable {
+    /// Newest first, as read.
+    private var newestFirst: [LedgerEntry] = []
+    fileprivate private(set) var records: [UInt64: MessageBatch] = [:]
+    /// When each batch that had not ended was read.
+    fileprivate private(set) var readAt: [UInt64: Double] = [:]
+
+    public init() {}
+
+    public var count: Int { newestFirst.count }
+
+    /// Adds one page. Keeps the full record of every batch not ended, of ended batches within
+    /// the retention, and of ended batches `ledger` does not have as ended (they may be counted
+    /// as newly ended when the read is adopted).
+    public mutating func add(_ page: [MessageBatch], comparingWith ledger: BatchLedger, context: LedgerContext) {
+        for batch in page {
+            let entry = LedgerEntry(batch)
+            newestFirst.append(entry)
+            if context.keepsRecord(of: batch) || !(ledger.entry(for: entry.key)?.isEnded ?? false) {
+                records[entry.key] = batch
+            }
+            if !entry.isEnded { readAt[entry.key] = context.now }
+        }
+    }
+
+    /// The listing oldest first, reversed in place.
+    consuming func takeEntriesOldestFirst() -> [LedgerEntry] {
+        var entries = newestFirst
+        newestFirst = []
+        entries.reverse()
+        return entries
+    }
+}
+
+/// An incremental walk's bookkeeping: collects the newest pages and decides when to stop.
+///
+/// The listing is newest first, and an ended batch never changes again (but for `archived_at`
+/// and deletion). So once the walk has seen a batch the ledger knows at or below the ledger's
+/// ``BatchLedger/walkFloor`` (every batch from there down had ended), everything older is as the
+/// ledger has it. Batches the walk passed over in the ledger's order but did not see were deleted.
+public struct IncrementalWalk: Sendable {
+    private let floor: Int?
+    public private(set) var fresh: [MessageBatch] = []
+    /// The oldest ledger position the walk has seen; `nil` before any known batch.
+    public private(set) var lowest: Int?
+
+    public init(floor: Int?) {
+        self.floor = floor
+    }
+
+    /// Takes one page; returns whether the walk must go on.
+    public mutating func observe(_ page: [MessageBatch], in ledger: BatchLedger) -> Bool {
+        fresh.append(contentsOf: page)
+        for batch in page {
+            if let position = ledger.position(of: batchKey(batch.id)) {
+                lowest = min(lowest ?? position, position)
+            }
+        }
+        guard let lowest, let floor else { return true }
+        return lowest > floor
+    }
+
+    /// What ``BatchLedger/apply(walk:covering:context:)`` replaces: from the oldest position
+    /// seen up, or everything when the walk read the listing to its end.
+    public func covering(listingEnded: Bool) -> Int? {
+        listingEnded ? nil : lowest
+    }
+}

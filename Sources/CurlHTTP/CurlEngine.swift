@@ -160,7 +160,7 @@ final class CurlEngine: Sendable {
         // Idle connections kept per connection cache (one per client, see `ClientSlot`). The
         // default, four per easy handle currently added, would drop kept-alive connections
         // whenever few transfers happen to be running.
-        let code = ccurl_multi_setopt_long(pointer, CURLMOPT_MAXCONNECTS, 64)
+        let code = ccurl_multi_setopt_long(pointer, CURLMOPT_MAXCONNECTS, 16)
         guard code == CURLM_OK else {
             curl_multi_cleanup(pointer)
             throw CurlError(kind: .setup, code: Int(code.rawValue), message: String(cString: curl_multi_strerror(code)))

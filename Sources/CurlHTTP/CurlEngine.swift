@@ -239,6 +239,13 @@ private func curlEngineThreadMain(_ context: UnsafeMutableRawPointer) -> UnsafeM
 }
 #endif
 
+/// Process-wide counts for tests and diagnostics.
+enum CurlEngineDiagnostics {
+    /// Clients whose share handle exists on the engine thread; back down once a released
+    /// client's share was cleaned up (which fails while an easy handle still uses it).
+    static let liveClientSlots = Atomic<Int>(0)
+}
+
 /// One transfer while its easy handle is in the multi handle. Engine thread only.
 private final class ActiveTransfer {
     let ticket: TransferTicket
@@ -292,6 +299,7 @@ private final class ClientSlot {
             }
         }
         // Only the engine thread ever touches the share, so it needs no lock callbacks.
+        CurlEngineDiagnostics.liveClientSlots.add(1, ordering: .relaxed)
         return ClientSlot(share: share)
     }
 
@@ -299,7 +307,9 @@ private final class ClientSlot {
     func destroy() {
         for handle in idle { handle.detachShare() }
         idle.removeAll()
-        curl_share_cleanup(share)
+        if curl_share_cleanup(share) == CURLSHE_OK {
+            CurlEngineDiagnostics.liveClientSlots.subtract(1, ordering: .relaxed)
+        }
     }
 }
 

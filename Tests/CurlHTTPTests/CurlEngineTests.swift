@@ -335,6 +335,37 @@ struct CurlEngineTests {
     }
 }
 
+extension CurlEngineTests {
+    @Test("A released client's handles and connection cache are cleaned up, also right after an aborted stream")
+    func clientRelease() async throws {
+        try await RawTestServer.withServer { server in
+            let live = { CurlEngineDiagnostics.liveClientSlots.load(ordering: .relaxed) }
+            let before = live()
+            do {
+                let client = try Self.client()
+                #expect(try await client.get(url: "http://127.0.0.1:\(server.port)/ok", headers: []).status == 200)
+                #expect(live() >= before + 1)
+            }
+            #expect(try await eventually { live() <= before })
+
+            do {
+                // Released right after its stream was aborted: the abort and the release reach
+                // the engine thread back to back.
+                let client = try Self.client()
+                let first = try await client.stream(url: "http://127.0.0.1:\(server.port)/generate?bytes=100000000", headers: []) { _, body in
+                    var iterator = body.makeAsyncIterator()
+                    return try await iterator.next()?.count ?? 0
+                }
+                #expect(first > 0)
+            }
+            #expect(try await eventually { live() <= before })
+            // The engine goes on serving new clients.
+            let fresh = try Self.client()
+            #expect(try await fresh.get(url: "http://127.0.0.1:\(server.port)/ok", headers: []).status == 200)
+        }
+    }
+}
+
 @Suite("Timeouts given to libcurl")
 struct CurlTimeoutConversionTests {
     @Test(

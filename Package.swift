@@ -58,8 +58,8 @@ let package = Package(
         // RFC 3339 timestamps to and from epoch seconds; shared by the API models and the simulator.
         .target(name: "RFC3339", swiftSettings: strictSettings),
 
-        // Blocking HTTP GET over one reused libcurl easy handle.
-        .target(name: "CurlHTTP", dependencies: ["CCurl", nioPosix], swiftSettings: strictSettings),
+        // HTTP GETs and streamed downloads over libcurl's multi interface, on one engine thread.
+        .target(name: "CurlHTTP", dependencies: ["CCurl"], swiftSettings: strictSettings),
         // The list endpoint: models, pagination, retry decisions, API errors. Knows no Prometheus.
         .target(name: "BatchesAPI", dependencies: ["CurlHTTP", "RFC3339", logging], swiftSettings: strictSettings),
         // Prometheus exposition: families, text 0.0.4 / OpenMetrics rendering to bytes, gzip, the
@@ -104,7 +104,7 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
-        .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "HTTPServing", nioCore, logging], swiftSettings: strictSettings),
+        .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "HTTPServing", nioCore, nioPosix, logging], swiftSettings: strictSettings),
         .testTarget(name: "BatchesAPITests", dependencies: ["BatchesAPI", "CurlHTTP", logging], resources: [.copy("Fixtures")], swiftSettings: strictSettings),
         .testTarget(name: "PrometheusExpositionTests", dependencies: ["PrometheusExposition", "CZlib", nioCore], resources: [.copy("Fixtures")], swiftSettings: strictSettings),
         .testTarget(name: "HTTPServingTests", dependencies: ["HTTPServing", nioCore, nioPosix, logging], swiftSettings: strictSettings),

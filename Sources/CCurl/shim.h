@@ -48,4 +48,32 @@ static inline CURLcode ccurl_getinfo_double(CURL *handle, CURLINFO info, double 
     return curl_easy_getinfo(handle, info, value);
 }
 
+/* The multi interface: one multi handle drives every transfer of the process from one thread.
+   curl_multi_setopt and curl_share_setopt are variadic too. */
+static inline CURLMcode ccurl_multi_setopt_long(CURLM *multi, CURLMoption option, long value) {
+    return curl_multi_setopt(multi, option, value);
+}
+
+static inline CURLSHcode ccurl_share_setopt_long(CURLSH *share, CURLSHoption option, long value) {
+    return curl_share_setopt(share, option, value);
+}
+
+static inline CURLcode ccurl_setopt_share(CURL *handle, CURLSH *share) {
+    return curl_easy_setopt(handle, CURLOPT_SHARE, share);
+}
+
+/* Macros built from other macros do not import into Swift. */
+static inline size_t ccurl_writefunc_pause(void) {
+    return CURL_WRITEFUNC_PAUSE;
+}
+
+static inline CURLcode ccurl_easy_unpause(CURL *handle) {
+    return curl_easy_pause(handle, CURLPAUSE_CONT);
+}
+
+/* CURLMsg.data is a union; reading the transfer's result through C avoids guessing its import. */
+static inline CURLcode ccurl_msg_result(const CURLMsg *message) {
+    return message->data.result;
+}
+
 #endif

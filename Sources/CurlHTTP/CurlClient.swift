@@ -1,16 +1,12 @@
 import CCurl
-import NIOPosix
-import Synchronization
 
-/// libcurl's process-wide initialisation, run once on first use. A global `let` is initialised
-/// exactly once, thread-safely, which is what `curl_global_init` requires.
-private let curlGlobalInit: CURLcode = ccurl_global_init()
-
-/// Blocking HTTP GETs over one reused libcurl easy handle, so consecutive requests share one
-/// kept-alive connection and one TLS handshake.
+/// HTTP GETs over libcurl, run by the process's one libcurl engine thread (see CurlEngine.swift):
+/// any number of transfers in flight, none of them holding a thread while it waits.
 ///
-/// `get` blocks the calling thread for the whole transfer: call it from a thread pool, never
-/// from Swift's cooperative pool.
+/// Each client has its own connection cache and TLS session cache and a small pool of idle easy
+/// handles, so consecutive requests share a kept-alive connection and one TLS handshake, and a
+/// client never uses another client's connections. A client may run several transfers at once;
+/// each takes its own easy handle (and its own connection unless HTTP/2 multiplexes them).
 public final class CurlClient: Sendable {
     /// Settings fixed for the client's lifetime.
     public struct Configuration: Sendable {
@@ -37,62 +33,86 @@ public final class CurlClient: Sendable {
         }
     }
 
-    private let handle: Mutex<EasyHandle>
-    private let configuration: Configuration
+    private let engine: CurlEngine
+    private let key: ClientKey
+    private var configuration: Configuration { key.configuration }
+    /// Transfer and handle counts, for tests.
+    var stats: ClientStats { key.stats }
 
     public init(configuration: Configuration) throws(CurlError) {
-        guard curlGlobalInit == CURLE_OK else {
-            throw CurlError(kind: .setup, code: Int(curlGlobalInit.rawValue), message: "curl_global_init failed")
-        }
-        self.configuration = configuration
-        handle = Mutex(try EasyHandle(configuration: configuration))
+        engine = try sharedCurlEngine.get()
+        key = ClientKey(id: engine.makeClientID(), configuration: configuration, stats: ClientStats())
     }
 
-    /// Performs one GET. Header values are sent as given; the caller keeps secrets out of
-    /// anything it logs. `isCancelled` is polled during the transfer to abort it promptly.
+    deinit {
+        engine.releaseClient(key.id)
+    }
+
+    /// Performs one GET with the configured timeouts. Header values are sent as given; the caller
+    /// keeps secrets out of anything it logs. Cancelling the task aborts the transfer and throws
+    /// ``CurlError/Kind/cancelled``. A non-2xx status is a response, not an error.
+    public func get(url: String, headers: [(name: String, value: String)]) async throws(CurlError) -> HTTPResponse {
+        try await get(url: url, headers: headers, timeout: nil)
+    }
+
+    /// Performs one GET; `timeout` and `connectTimeout` replace the configured ones for this
+    /// request when given.
     public func get(
         url: String,
         headers: [(name: String, value: String)],
-        isCancelled: @escaping () -> Bool = { false }
-    ) throws(CurlError) -> HTTPResponse {
-        try handle.withLock { (handle: inout EasyHandle) throws(CurlError) -> HTTPResponse in
-            try handle.get(url: url, headers: headers, maxBodyBytes: configuration.maxBodyBytes, isCancelled: isCancelled)
-        }
-    }
-}
-
-extension CurlClient {
-    /// Performs ``get(url:headers:isCancelled:)`` on NIO's shared blocking-I/O thread pool, so the
-    /// cooperative pool is never blocked, and aborts the transfer when the task is cancelled.
-    public func get(
-        url: String,
-        headers: [(name: String, value: String)]
+        timeout: Duration?,
+        connectTimeout: Duration? = nil
     ) async throws(CurlError) -> HTTPResponse {
-        let pool = NIOThreadPool.singleton
-        let cancelled = CancellationFlag()
-        let result: Result<HTTPResponse, CurlError>
-        do {
-            result = try await withTaskCancellationHandler {
-                try await pool.runIfActive { () -> Result<HTTPResponse, CurlError> in
-                    do throws(CurlError) {
-                        return .success(try self.get(url: url, headers: headers, isCancelled: { cancelled.isSet }))
-                    } catch {
-                        return .failure(error)
-                    }
-                }
-            } onCancel: {
-                cancelled.set()
+        let request = TransferRequest(
+            url: url,
+            headers: headers,
+            connectTimeout: connectTimeout ?? configuration.connectTimeout,
+            totalTimeout: timeout ?? configuration.requestTimeout,
+            lowSpeed: nil,
+            maxBodyBytes: configuration.maxBodyBytes
+        )
+        let ticket = TransferTicket(engine: engine)
+        let result = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Result<HTTPResponse, CurlError>, Never>) in
+                engine.submit(Submission(ticket: ticket, client: key, request: request, delivery: .buffered(continuation)))
             }
-        } catch {
-            throw CurlError(kind: .cancelled, code: -1, message: "thread pool unavailable: \(error)")
+        } onCancel: {
+            ticket.cancel()
         }
         return try result.get()
     }
-}
 
-/// Set once from any thread, read by libcurl's progress callback.
-private final class CancellationFlag: Sendable {
-    private let flag = Atomic<Bool>(false)
-    var isSet: Bool { flag.load(ordering: .relaxed) }
-    func set() { flag.store(true, ordering: .relaxed) }
+    /// Streams one GET's body, for responses too large to hold in memory. `consume` gets the
+    /// head (status and headers) as soon as it has arrived, and the body as an async sequence of
+    /// chunks; what it returns, `stream` returns. Non-2xx statuses reach `consume` too.
+    ///
+    /// Memory stays bounded: the transfer pauses while about 1 MiB waits unread. A transfer error
+    /// before the head is thrown by `stream`; one during the body by the body's iterator. When
+    /// `consume` returns or throws before the body's end, or the task is cancelled, the transfer
+    /// is aborted (and its connection closed).
+    public func stream<T>(
+        url: String,
+        headers: [(name: String, value: String)],
+        options: StreamOptions = StreamOptions(),
+        isolation: isolated (any Actor)? = #isolation,
+        consume: (ResponseHead, CurlBodyStream) async throws -> T
+    ) async throws -> T {
+        let request = TransferRequest(
+            url: url,
+            headers: headers,
+            connectTimeout: options.connectTimeout ?? configuration.connectTimeout,
+            totalTimeout: options.totalTimeout,
+            lowSpeed: options.lowSpeedLimit,
+            maxBodyBytes: options.maxBodyBytes ?? Int.max
+        )
+        let ticket = TransferTicket(engine: engine)
+        let state = StreamState(ticket: ticket)
+        engine.submit(Submission(ticket: ticket, client: key, request: request, delivery: .stream(state)))
+        defer {
+            state.close()
+            if !state.isFinished { ticket.cancel() }
+        }
+        let head = try await state.head(isolation: isolation).get()
+        return try await consume(head, CurlBodyStream(state: state))
+    }
 }

@@ -29,8 +29,18 @@ public struct BcryptVerifier: Sendable {
     }
 }
 
+/// bcrypt's own threads, started on first use (a global `let` is initialised once, thread-safely)
+/// and never shut down. bcrypt is slow on purpose: on a pool of its own it can never take a
+/// thread from other blocking work, nor wait behind it. Two threads: a burst of new scrapers
+/// queues here instead of taking every core, and the cache below makes repeats free.
+let bcryptThreadPool: NIOThreadPool = {
+    let pool = NIOThreadPool(numberOfThreads: 2)
+    pool.start()
+    return pool
+}()
+
 /// Requires HTTP basic auth (exporter-toolkit's `basic_auth_users`) before `inner` answers.
-/// bcrypt runs on NIO's blocking thread pool, never on the event loop; successful checks are
+/// bcrypt runs on ``bcryptThreadPool``, never on the event loop; successful checks are
 /// remembered (a small bounded cache) so a scraper pays the bcrypt cost once, not per scrape.
 public struct BasicAuthResponder: HTTPResponder {
     private let inner: any HTTPResponder
@@ -59,7 +69,7 @@ public struct BasicAuthResponder: HTTPResponder {
         if verified.contains(user: user, password: password) {
             return inner.respond(to: request, on: eventLoop)
         }
-        return NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) { [self] in
+        return bcryptThreadPool.runIfActive(eventLoop: eventLoop) { [self] in
             check(user: user, password: password)
         }.flatMap { [inner] ok in
             ok ? inner.respond(to: request, on: eventLoop) : eventLoop.makeSucceededFuture(Self.unauthorized)

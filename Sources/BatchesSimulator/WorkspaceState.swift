@@ -421,8 +421,10 @@ struct WorkspaceState {
         let total = max(0, configuration.initialBatches)
         let active = min(max(0, configuration.initialActive), total)
         let endedCount = total - active
-        var newestFirst: [SimulatedBatch] = []
-        newestFirst.reserveCapacity(total)
+        // Built newest first and reversed in place; each id goes into `positions` once, at its
+        // final index, which is also the uniqueness check (one hash lookup per batch: at a
+        // million batches the dictionary is most of the seeding time).
+        records.reserveCapacity(total)
         positions.reserveCapacity(total)
 
         var created = now
@@ -431,12 +433,12 @@ struct WorkspaceState {
             created -= rng.uniform(0.5...1.5) * activeGap
             let size = sampleSize()
             let batch = SimulatedBatch(
-                id: reserveID(),
+                id: reserveID(index: total - 1 - records.count),
                 processingStatus: .inProgress,
                 requestCounts: RequestCounts(processing: size),
                 createdAt: created
             )
-            newestFirst.append(batch)
+            records.append(BatchRecord(batch: batch))
         }
 
         let span = min(max(Double(endedCount) * 900, 86_400), 60 * 86_400)
@@ -445,13 +447,11 @@ struct WorkspaceState {
         let canceled = configuration.dynamics?.canceledFraction ?? 0.03
         for _ in 0..<endedCount {
             created -= max(0.001, rng.exponential(mean: endedGap))
-            newestFirst.append(seededEndedBatch(createdAt: created, now: now, expiring: expiring, canceled: canceled))
+            let batch = seededEndedBatch(
+                index: total - 1 - records.count, createdAt: created, now: now, expiring: expiring, canceled: canceled)
+            records.append(BatchRecord(batch: batch))
         }
-
-        records = newestFirst.reversed().map { BatchRecord(batch: $0) }
-        for (index, record) in records.enumerated() {
-            positions[record.batch.id] = index
-        }
+        records.reverse()
         for record in records {
             let batch = record.batch
             if batch.processingStatus == .ended {
@@ -464,20 +464,22 @@ struct WorkspaceState {
         }
     }
 
-    /// A fresh id, reserved in `positions` until seeding assigns the real indices.
-    private mutating func reserveID() -> String {
-        let id = freshID()
-        positions[id] = -1
-        return id
+    /// A fresh id, entered in `positions` at the index seeding will give it.
+    private mutating func reserveID(index: Int) -> String {
+        while true {
+            let id = rng.identifier(prefix: "msgbatch_")
+            guard let taken = positions.updateValue(index, forKey: id) else { return id }
+            positions[id] = taken  // never happens with 143 random bits, but a clash must not win
+        }
     }
 
-    private mutating func seededEndedBatch(createdAt: Double, now: Double, expiring: Double, canceled: Double)
-        -> SimulatedBatch
-    {
+    private mutating func seededEndedBatch(
+        index: Int, createdAt: Double, now: Double, expiring: Double, canceled: Double
+    ) -> SimulatedBatch {
         let size = sampleSize()
         let age = now - createdAt
         var batch = SimulatedBatch(
-            id: reserveID(),
+            id: reserveID(index: index),
             processingStatus: .ended,
             requestCounts: RequestCounts(),
             createdAt: createdAt

@@ -272,9 +272,12 @@ struct ResultLine {
     func render(into json: inout JSONWriter) {
         json.raw("{\"custom_id\":")
         json.string(customID)
-        json.raw(",\"result\":{\"type\":\"")
-        json.raw(Array(kind.rawValue.utf8))
-        json.raw("\"")
+        switch kind {
+        case .succeeded: json.raw(",\"result\":{\"type\":\"succeeded\"")
+        case .errored: json.raw(",\"result\":{\"type\":\"errored\"")
+        case .canceled: json.raw(",\"result\":{\"type\":\"canceled\"")
+        case .expired: json.raw(",\"result\":{\"type\":\"expired\"")
+        }
         switch kind {
         case .succeeded:
             json.raw(",\"message\":{\"id\":")
@@ -355,7 +358,7 @@ struct ResultLine {
                 text.append(UInt8(ascii: " "))
             }
         }
-        json.string(String(decoding: text, as: UTF8.self))
+        text.withUnsafeBufferPointer { json.string(utf8: $0) }
     }
 
     private func renderUsage(into json: inout JSONWriter) {

@@ -202,7 +202,7 @@ extension SimulatorResponder {
     }
 
     /// Beyond this the all-batches results truth would hold the event loop for many seconds.
-    static let resultsTruthLineLimit = 20_000_000
+    static let resultsTruthLineLimit = 2_000_000
 
     private static func resultsTruthJSON(_ truth: ResultsTruth) -> JSONWriter {
         func counts(_ fields: inout JSONWriter.ObjectFields, _ name: String, _ values: [String: Int]) {

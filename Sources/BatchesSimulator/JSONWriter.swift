@@ -53,24 +53,36 @@ struct JSONWriter {
     }
 
     mutating func string(_ value: String?) {
-        guard let value else { return null() }
+        guard var value else { return null() }
+        value.withUTF8 { string(utf8: $0) }
+    }
+
+    /// A JSON string from UTF-8 bytes: runs that need no escaping are copied in one go, which
+    /// matters for results lines with kilobytes of text.
+    mutating func string(utf8 value: UnsafeBufferPointer<UInt8>) {
         bytes.append(UInt8(ascii: "\""))
-        for byte in value.utf8 {
+        var runStart = 0
+        for (index, byte) in value.enumerated() where byte < 0x20 || byte == 0x22 || byte == 0x5C || byte == 0x7F {
+            if runStart < index {
+                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: value[runStart..<index]))
+            }
+            runStart = index + 1
             switch byte {
             case UInt8(ascii: "\""): raw("\\\"")
             case UInt8(ascii: "\\"): raw("\\\\")
             case 0x0A: raw("\\n")
             case 0x0D: raw("\\r")
             case 0x09: raw("\\t")
-            case 0x00..<0x20, 0x7F:
+            default:
                 raw("\\u00")
                 bytes.append(Self.hexDigits[Int(byte >> 4)])
                 bytes.append(Self.hexDigits[Int(byte & 0x0F)])
-            default:
-                // Multi-byte UTF-8 passes through: JSON text is UTF-8, and Swift strings are
-                // always valid UTF-8.
-                bytes.append(byte)
             }
+        }
+        if runStart < value.count {
+            // Multi-byte UTF-8 passes through: JSON text is UTF-8, and Swift strings are always
+            // valid UTF-8.
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: value[runStart...]))
         }
         bytes.append(UInt8(ascii: "\""))
     }

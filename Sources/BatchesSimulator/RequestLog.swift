@@ -59,19 +59,19 @@ struct RequestLog {
 }
 
 /// FIFO of scripted faults; popping is O(1) so a long script costs nothing per request.
-struct FaultQueue {
-    private var items: [SimulatedFault] = []
+struct FaultQueue<Fault: Sendable>: Sendable {
+    private var items: [Fault] = []
     private var head = 0
 
-    var pending: [SimulatedFault] {
+    var pending: [Fault] {
         Array(items[head...])
     }
 
-    mutating func enqueue(_ fault: SimulatedFault, count: Int) {
+    mutating func enqueue(_ fault: Fault, count: Int) {
         items.append(contentsOf: repeatElement(fault, count: count))
     }
 
-    mutating func popFirst() -> SimulatedFault? {
+    mutating func popFirst() -> Fault? {
         guard head < items.count else { return nil }
         let fault = items[head]
         head += 1

@@ -40,6 +40,11 @@ public struct RequestCounts: Sendable, Hashable {
 }
 
 /// One message batch as the simulator holds it; times are seconds since the Unix epoch.
+///
+/// The simulator keeps its own model of a batch on purpose and shares no type with the client
+/// (`BatchesAPI`): a stand-in built from the client's own types would agree with the client's
+/// mistakes (a misspelt key, a wrong nesting, a missing field) instead of exposing them. Its
+/// JSON is written by hand from the API's documentation, in `renderJSON` and `ResultLine.render`.
 public struct SimulatedBatch: Sendable, Hashable {
     public static let expiryInterval: Double = 24 * 3600
     public static let archiveInterval: Double = 29 * 24 * 3600

@@ -46,6 +46,27 @@ public enum SimulatedFault: Sendable, Equatable {
     static let hangDuration: Duration = .seconds(3600)
 }
 
+/// A scripted misbehaviour for one results download (`GET .../results`); they wait in their
+/// own FIFO queue, and each results request takes the first one.
+public enum ResultsFault: Sendable, Equatable {
+    /// Stream the file but close the connection after this many body bytes, without the
+    /// terminating chunk (past the end of the file, the end is cut).
+    case cut(afterBytes: Int)
+    /// 404 `not_found_error`, as users have seen just after a batch ended.
+    case notFound
+    /// Stream in pieces of about `pieceBytes`, waiting between them. The listener's write
+    /// timeout (30 s) applies to each piece.
+    case slow(delayMilliseconds: Int, pieceBytes: Int)
+
+    public var kind: String {
+        switch self {
+        case .cut: "cut"
+        case .notFound: "not_found"
+        case .slow: "slow"
+        }
+    }
+}
+
 /// Anthropic's error types by status code (see API-NOTES); unknown codes fall back by class.
 enum APIErrorType {
     static func forStatus(_ status: Int) -> String {

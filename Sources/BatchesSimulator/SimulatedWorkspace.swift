@@ -8,11 +8,16 @@ public final class SimulatedWorkspace: Sendable {
     let state: Mutex<WorkspaceState>
     /// Origin of the request log's monotonic times; survives `reset` so those times only grow.
     let origin: ContinuousClock.Instant
+    /// What realtime mode measures elapsed time with.
+    let timeSource: any MonotonicTimeSource
 
-    public init(configuration: SimulatorConfiguration) {
+    /// - Parameter timeSource: the clock realtime mode scales; tests pass a ``ManualTimeSource``.
+    public init(configuration: SimulatorConfiguration, timeSource: any MonotonicTimeSource = ContinuousTimeSource()) {
         self.configuration = configuration
+        self.timeSource = timeSource
         origin = .now
-        state = Mutex(WorkspaceState(configuration: configuration, wallClockNow: WallClock.now()))
+        state = Mutex(
+            WorkspaceState(configuration: configuration, wallClockNow: WallClock.now(), timeSource: timeSource))
     }
 
     /// The current simulated time, in seconds since the Unix epoch.
@@ -112,8 +117,83 @@ public final class SimulatedWorkspace: Sendable {
             if case .manual(nil) = configuration.time {
                 configuration.time = .manual(start: state.resolvedStart)
             }
-            state = WorkspaceState(configuration: configuration, wallClockNow: WallClock.now())
+            var fresh = WorkspaceState(
+                configuration: configuration, wallClockNow: WallClock.now(), timeSource: timeSource)
+            fresh.setResultsBaseURL(state.resultsBaseURL)
+            state = fresh
         }
+    }
+
+    // MARK: - Results
+
+    /// Where `results_url` points (`<base>/v1/messages/batches/<id>/results`). The simulator
+    /// binary sets its own listening URL here once bound, so clients can follow it.
+    public var resultsBaseURL: String {
+        get { state.withLock { $0.resultsBaseURL } }
+        set { state.withLock { $0.setResultsBaseURL(newValue) } }
+    }
+
+    /// Sets (or with `nil` clears) how one batch's results look and where its `results_url` points.
+    public func setResultsProfile(_ profile: ResultsProfile?, batchID: String) throws(ControlError) {
+        try state.withLock { state throws(ControlError) in try state.setResultsProfile(profile, id: batchID) }
+    }
+
+    public func resultsProfile(batchID: String) -> ResultsProfile? {
+        state.withLock { $0.resultsProfile(id: batchID) }
+    }
+
+    /// The whole results file of an ended, unarchived batch, rendered at once: for tests of
+    /// small batches (the endpoint streams it instead). `nil` when the batch has no results.
+    public func renderedResults(batchID: String) -> [UInt8]? {
+        let plan = state.withLock { state in
+            state.catchUp()
+            return try? state.resultsPlan(id: batchID).get()
+        }
+        guard let plan else { return nil }
+        var stream = ResultsStream(plan: plan, pieceBytes: 1 << 16, cutAfterBytes: nil)
+        var bytes: [UInt8] = []
+        while let piece = stream.nextBytes().bytes {
+            bytes += piece
+        }
+        return bytes
+    }
+
+    /// Exact totals over the results of one batch, or of every batch whose results can be
+    /// downloaded now (ended, not archived); `nil` when `batchID` names no such batch. Costs a
+    /// rendering of every line, outside the lock.
+    public func resultsTruth(batchID: String? = nil) -> ResultsTruth? {
+        let plans: [ResultsPlan]? = state.withLock { state in
+            state.catchUp()
+            guard let batchID else { return state.downloadablePlans() }
+            return (try? state.resultsPlan(id: batchID).get()).map { [$0] }
+        }
+        guard let plans else { return nil }
+        var truth = ResultsTruth()
+        for plan in plans {
+            truth.add(plan)
+        }
+        return truth
+    }
+
+    /// Lines the truth over every downloadable batch would have to render.
+    var downloadableLines: Int {
+        state.withLock { state in
+            state.catchUp()
+            return state.downloadablePlans().reduce(0) { $0 + $1.lineCount }
+        }
+    }
+
+    /// Queues `count` copies of a fault for the next results downloads, one per request.
+    public func enqueueResultsFault(_ fault: ResultsFault, count: Int = 1) {
+        state.withLock { $0.resultsFaults.enqueue(fault, count: max(0, count)) }
+    }
+
+    public func clearResultsFaults() {
+        state.withLock { $0.resultsFaults.removeAll() }
+    }
+
+    public var pendingResultsFaults: [ResultsFault] {
+        state.withLock { $0.resultsFaults.pending }
     }
 
     /// The one way into the state for the responder, so that the lock stays in this file.

@@ -86,6 +86,53 @@ extension SimulatorResponder {
             let batch = try perform { () throws(ControlError) in try workspace.endBatch(id: id, counts: counts) }
             json.raw(batch.renderJSON(omitNullArchivedAt: false))
 
+        case ["batches", batchID, "results"]:
+            let id = batchID
+            try only("GET", "POST", "DELETE")
+            if method != "GET" {
+                let profile = method == "DELETE" ? nil : try resultsProfile(request, id: id)
+                try perform { () throws(ControlError) in try workspace.setResultsProfile(profile, batchID: id) }
+            }
+            guard let batch = workspace.batch(id: id) else { throw .notFound("no batch \(id)") }
+            let profile = workspace.resultsProfile(batchID: id) ?? .standard
+            json.object { fields in
+                fields.string("id", id)
+                fields.string("results_url", batch.resultsURL)
+                fields.int("lines", batch.processingStatus == .ended ? batch.size - batch.requestCounts.processing : 0)
+                fields.int("text_bytes", profile.textBytes)
+                fields.int("long_line_bytes", profile.longLineBytes)
+                fields.int("long_line_every", profile.longLineEvery)
+                fields.string("base_url", profile.baseURL)
+            }
+
+        case ["results-faults"]:
+            try only("GET", "POST", "DELETE")
+            if method == "POST" {
+                let fault = try resultsFault(request)
+                let count = try int(request, "count", in: 1...100_000) ?? 1
+                workspace.enqueueResultsFault(fault, count: count)
+            } else if method == "DELETE" {
+                workspace.clearResultsFaults()
+            }
+            let pending = workspace.pendingResultsFaults
+            json.object { fields in
+                fields.int("queued", pending.count)
+                fields.key("kinds")
+                fields.writer.array(pending) { $0.string($1.kind) }
+            }
+
+        case ["results-truth"]:
+            try only("GET")
+            let batchID = request.queryValue("batch_id")
+            if batchID == nil, workspace.downloadableLines > Self.resultsTruthLineLimit {
+                throw .badRequest(
+                    "more than \(Self.resultsTruthLineLimit) result lines in this workspace; ask for one batch_id")
+            }
+            guard let truth = workspace.resultsTruth(batchID: batchID) else {
+                throw .notFound("no downloadable results for batch \(batchID ?? "")")
+            }
+            json = Self.resultsTruthJSON(truth)
+
         case ["batches", batchID, "cancel"]:
             let id = batchID
             try only("POST")
@@ -154,6 +201,33 @@ extension SimulatorResponder {
         return json
     }
 
+    /// Beyond this the all-batches results truth would hold the event loop for many seconds.
+    static let resultsTruthLineLimit = 2_000_000
+
+    private static func resultsTruthJSON(_ truth: ResultsTruth) -> JSONWriter {
+        func counts(_ fields: inout JSONWriter.ObjectFields, _ name: String, _ values: [String: Int]) {
+            fields.object(name) { object in
+                for key in values.keys.sorted() { object.int(key, values[key]) }
+            }
+        }
+        func nested(_ fields: inout JSONWriter.ObjectFields, _ name: String, _ values: [String: [String: Int]]) {
+            fields.object(name) { object in
+                for key in values.keys.sorted() { counts(&object, key, values[key] ?? [:]) }
+            }
+        }
+        var json = JSONWriter(capacity: 2048)
+        json.object { fields in
+            fields.int("batches", truth.batches)
+            counts(&fields, "lines", truth.lines)
+            counts(&fields, "errored_by_type", truth.erroredByType)
+            nested(&fields, "tokens", truth.tokens)
+            nested(&fields, "stop_reasons", truth.stopReasons)
+            counts(&fields, "web_search_requests", truth.webSearchRequests)
+            fields.int("bytes", truth.bytes)
+        }
+        return json
+    }
+
     private func truthJSON(includeBatches: Bool) -> JSONWriter {
         workspace.withState { state in
             let now = state.catchUp()
@@ -179,7 +253,7 @@ extension SimulatorResponder {
                 fields.int("faults_queued", state.faults.pending.count)
                 if includeBatches {
                     fields.key("data")
-                    fields.writer.array((0..<state.count).reversed()) { json, index in
+                    fields.writer.array(state.liveIndicesNewestFirst) { json, index in
                         json.raw(state.renderedJSON(at: index))
                     }
                 }
@@ -235,6 +309,37 @@ extension SimulatorResponder {
             counts: try requestCounts(request),
             ageSeconds: age
         )
+    }
+
+    private func resultsProfile(_ request: ServerRequest, id: String) throws(ControlFailure) -> ResultsProfile {
+        var profile = workspace.resultsProfile(batchID: id) ?? .standard
+        if let bytes = try int(request, "text_bytes", in: 0...(1 << 30)) { profile.textBytes = bytes }
+        if let bytes = try int(request, "long_line_bytes", in: 0...(1 << 30)) { profile.longLineBytes = bytes }
+        if let every = try int(request, "long_line_every", in: 1...100_000) { profile.longLineEvery = every }
+        if let base = request.queryValue("base_url") {
+            guard base.hasPrefix("http://") || base.hasPrefix("https://") else {
+                throw .badRequest("base_url: an http:// or https:// URL is required, got '\(base)'")
+            }
+            profile.baseURL = base.hasSuffix("/") ? String(base.dropLast()) : base
+        }
+        return profile
+    }
+
+    private func resultsFault(_ request: ServerRequest) throws(ControlFailure) -> ResultsFault {
+        guard let kind = request.queryValue("kind") else { throw .badRequest("kind is required") }
+        switch kind {
+        case "cut":
+            return .cut(afterBytes: try int(request, "after_bytes", in: 0...Int.max) ?? 1024)
+        case "not_found":
+            return .notFound
+        case "slow":
+            return .slow(
+                delayMilliseconds: try int(request, "delay_ms", in: 0...60_000) ?? 200,
+                pieceBytes: try int(request, "piece_bytes", in: 1...(1 << 24)) ?? 1024
+            )
+        default:
+            throw .badRequest("kind: one of cut, not_found, slow; got '\(kind)'")
+        }
     }
 
     private func fault(_ request: ServerRequest) throws(ControlFailure) -> SimulatedFault {

@@ -2,9 +2,10 @@ import HTTPServing
 import RFC3339
 import NIOCore
 
-/// Serves a ``SimulatedWorkspace`` over HTTP: the Message Batches list and retrieve endpoints as
-/// the real API answers them (auth, version header, parameter errors, Anthropic's error
-/// bodies), scripted faults on list requests, and the `/_sim/...` control endpoints.
+/// Serves a ``SimulatedWorkspace`` over HTTP: the Message Batches list, retrieve and results
+/// endpoints as the real API answers them (auth, version header, parameter errors, Anthropic's
+/// error bodies), scripted faults on list and results requests, and the `/_sim/...` control
+/// endpoints.
 public struct SimulatorResponder: HTTPResponder {
     public let workspace: SimulatedWorkspace
     /// Whether `/_sim/...` is served; an embedded demo may want only the API.
@@ -33,6 +34,7 @@ public struct SimulatorResponder: HTTPResponder {
     private enum Route {
         case list
         case retrieve(String)
+        case results(String)
         case unknown
     }
 
@@ -40,6 +42,7 @@ public struct SimulatorResponder: HTTPResponder {
     private enum Outcome {
         case page(items: [[UInt8]], hasMore: Bool, firstID: String?, lastID: String?)
         case batch([UInt8])
+        case results(ResultsPlan)
         case failure(APIFailure)
     }
 
@@ -56,6 +59,8 @@ public struct SimulatorResponder: HTTPResponder {
             switch segments.count {
             case 3 where segments[1] == "messages" && segments[2] == "batches": .list
             case 4 where segments[1] == "messages" && segments[2] == "batches": .retrieve(String(segments[3]))
+            case 5 where segments[1] == "messages" && segments[2] == "batches" && segments[4] == "results":
+                .results(String(segments[3]))
             default: .unknown
             }
         let keyMatched = authenticate(request)
@@ -63,12 +68,20 @@ public struct SimulatorResponder: HTTPResponder {
         return workspace.withState { state in
             let requestID = state.nextRequestID()
             var fault: SimulatedFault?
-            if case .list = route, request.method == "GET" {
-                fault = state.faults.popFirst()
+            var resultsFault: ResultsFault?
+            if request.method == "GET" {
+                switch route {
+                case .list: fault = state.faults.popFirst()
+                case .results: resultsFault = state.resultsFaults.popFirst()
+                default: break
+                }
             }
 
             var response: ServerResponse
-            if let fault, let replacement = Self.standaloneResponse(for: fault, requestID: requestID) {
+            if resultsFault == .notFound {
+                response = Self.error(
+                    404, "not_found_error", "The requested resource could not be found.", requestID: requestID)
+            } else if let fault, let replacement = Self.standaloneResponse(for: fault, requestID: requestID) {
                 response = replacement
             } else {
                 var outcome = answer(to: request, route: route, keyMatched: keyMatched, state: &state)
@@ -77,8 +90,8 @@ public struct SimulatorResponder: HTTPResponder {
                     outcome = .page(items: items, hasMore: true, firstID: firstID, lastID: repeated)
                 }
                 response = Self.render(
-                    outcome, fault: fault, requestID: requestID, organizationID: state.organizationID,
-                    authenticated: keyMatched == true
+                    outcome, fault: fault, resultsFault: resultsFault, requestID: requestID,
+                    organizationID: state.organizationID, authenticated: keyMatched == true
                 )
             }
 
@@ -103,7 +116,7 @@ public struct SimulatorResponder: HTTPResponder {
                     userAgent: request.header("user-agent"),
                     anthropicWorkspaceID: request.header("anthropic-workspace-id"),
                     requestID: requestID,
-                    fault: fault?.kind
+                    fault: fault?.kind ?? resultsFault?.kind
                 )
             )
             return response
@@ -172,6 +185,29 @@ public struct SimulatorResponder: HTTPResponder {
                 )
             }
             return .batch(json)
+        case .results(let id):
+            switch state.resultsPlan(id: id) {
+            case .success(let plan):
+                return .results(plan)
+            case .failure(.noSuchBatch):
+                return .failure(
+                    APIFailure(status: 404, type: "not_found_error", message: "No message batch found with id '\(id)'")
+                )
+            case .failure(.notEnded(let status)):
+                // The real API's answer here is unconfirmed (the SDKs refuse before asking).
+                return .failure(
+                    APIFailure(
+                        status: 404, type: "not_found_error",
+                        message: "Message batch '\(id)' is \(status.rawValue); results are available once it has ended"
+                    )
+                )
+            case .failure(.archived):
+                return .failure(
+                    APIFailure(
+                        status: 404, type: "not_found_error",
+                        message: "The results of message batch '\(id)' are no longer available")
+                )
+            }
         case .unknown:
             preconditionFailure("handled above")
         }
@@ -189,15 +225,15 @@ public struct SimulatorResponder: HTTPResponder {
             limit = value
         }
         do {
-            let (range, hasMore) = try state.pageRange(
+            let (indices, hasMore) = try state.pageIndices(
                 limit: limit, afterID: request.queryValue("after_id"), beforeID: request.queryValue("before_id")
             )
-            let items = state.renderedItems(range)
+            let items = state.renderedItems(indices)
             return .page(
                 items: items,
                 hasMore: hasMore,
-                firstID: range.isEmpty ? nil : state.batchID(at: range.upperBound - 1),
-                lastID: range.isEmpty ? nil : state.batchID(at: range.lowerBound)
+                firstID: indices.first.map { state.batchID(at: $0) },
+                lastID: indices.last.map { state.batchID(at: $0) }
             )
         } catch {
             return .failure(APIFailure(status: 400, type: "invalid_request_error", message: error.message))
@@ -251,7 +287,8 @@ public struct SimulatorResponder: HTTPResponder {
     }
 
     private static func render(
-        _ outcome: Outcome, fault: SimulatedFault?, requestID: String, organizationID: String, authenticated: Bool
+        _ outcome: Outcome, fault: SimulatedFault?, resultsFault: ResultsFault?, requestID: String,
+        organizationID: String, authenticated: Bool
     ) -> ServerResponse {
         var response: ServerResponse
         switch outcome {
@@ -265,6 +302,29 @@ public struct SimulatorResponder: HTTPResponder {
                 status: 200,
                 headers: jsonHeaders(requestID: requestID) + [("anthropic-organization-id", organizationID)],
                 body: ByteBuffer(bytes: json)
+            )
+        case .results(let plan):
+            var pieceBytes = 1 << 16
+            var cutAfterBytes: Int?
+            var pause: Duration?
+            switch resultsFault {
+            case .cut(let afterBytes)?: cutAfterBytes = afterBytes
+            case .slow(let milliseconds, let bytes)?:
+                pause = .milliseconds(milliseconds)
+                pieceBytes = bytes
+            case .notFound?, nil: break
+            }
+            response = ServerResponse(
+                status: 200,
+                headers: [
+                    ("Content-Type", "application/x-jsonl"),
+                    ("Content-Disposition", "attachment; filename=\"\(plan.batchID)_results.jsonl\""),
+                    ("request-id", requestID),
+                    ("anthropic-organization-id", organizationID),
+                ],
+                stream: StreamedBody(pauseBetweenPieces: pause) { [pieceBytes, cutAfterBytes] in
+                    ResultsStream(plan: plan, pieceBytes: pieceBytes, cutAfterBytes: cutAfterBytes)
+                }
             )
         case .page(let items, let hasMore, let firstID, let lastID):
             var json = JSONWriter(capacity: items.reduce(128) { $0 + $1.count + 1 })
@@ -326,6 +386,18 @@ public struct SimulatorResponder: HTTPResponder {
         return ServerResponse(
             status: status, headers: jsonHeaders(requestID: requestID) + headers, body: ByteBuffer(bytes: json.bytes)
         )
+    }
+}
+
+extension ResultsStream: StreamedBodySource {
+    mutating func next() -> StreamedBody.Piece {
+        while true {
+            let (bytes, abort) = nextBytes()
+            if abort { return .abort }
+            guard let bytes else { return .end }
+            // An empty chunk would read as the end of a chunked body.
+            if !bytes.isEmpty { return .bytes(ByteBuffer(bytes: bytes)) }
+        }
     }
 }
 

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Why a list request's parameters were refused. Each maps to a 400 `invalid_request_error`.
 public enum ListError: Error, Equatable, Sendable {
     case invalidLimit(String)
@@ -70,25 +72,60 @@ public struct SimulationTruth: Sendable, Equatable {
     public var requests: RequestCounts
 }
 
+/// Where realtime mode reads how much real time has passed: monotonic seconds from any origin.
+/// Injected so that tests move it themselves instead of depending on how soon a sleep returns
+/// (a sleep on a busy 2-core machine can take a minute).
+public protocol MonotonicTimeSource: Sendable {
+    func seconds() -> Double
+}
+
+/// The real monotonic clock.
+public struct ContinuousTimeSource: MonotonicTimeSource {
+    private let origin = ContinuousClock.now
+
+    public init() {}
+
+    public func seconds() -> Double {
+        origin.duration(to: .now).seconds
+    }
+}
+
+/// A monotonic clock that moves only when told to, for tests of realtime mode.
+public final class ManualTimeSource: MonotonicTimeSource {
+    private let current: Mutex<Double>
+
+    public init(seconds: Double = 0) {
+        current = Mutex(seconds)
+    }
+
+    public func seconds() -> Double {
+        current.withLock { $0 }
+    }
+
+    public func advance(by seconds: Double) {
+        current.withLock { $0 += max(0, seconds) }
+    }
+}
+
 /// Simulated time: manual, or real elapsed time scaled. `advance` works in both modes.
 struct SimulationClock {
     private var base: Double
-    private let realtime: (origin: ContinuousClock.Instant, speed: Double)?
+    private let realtime: (source: any MonotonicTimeSource, origin: Double, speed: Double)?
 
-    init(mode: SimulatorConfiguration.TimeMode, wallClockNow: Double) {
+    init(mode: SimulatorConfiguration.TimeMode, wallClockNow: Double, source: any MonotonicTimeSource) {
         switch mode {
         case .manual(let start):
             base = start ?? wallClockNow
             realtime = nil
         case .realtime(let start, let speed):
             base = start ?? wallClockNow
-            realtime = (ContinuousClock.now, speed)
+            realtime = (source, source.seconds(), speed)
         }
     }
 
     func now() -> Double {
         guard let realtime else { return base }
-        return base + realtime.origin.duration(to: .now).seconds * realtime.speed
+        return base + (realtime.source.seconds() - realtime.origin) * realtime.speed
     }
 
     mutating func advance(by seconds: Double) {
@@ -97,10 +134,16 @@ struct SimulationClock {
 }
 
 struct BatchRecord {
+    /// Held without its `results_url`, which is derived when the batch is read: a URL string per
+    /// batch would cost ~100 MB at a million batches.
     var batch: SimulatedBatch
     /// The rendered batch object, kept until the batch changes: ended batches never change
-    /// again (archiving aside), so repeated full reads mostly copy bytes.
+    /// again (archiving aside), so repeated full reads mostly copy bytes. Within a budget: see
+    /// `WorkspaceState.jsonCacheBudget`.
     var json: [UInt8]?
+    /// Deleted, waiting for compaction: removing from the middle of a million records at once
+    /// would shift them all and re-index every later position.
+    var deleted = false
 }
 
 /// Everything a workspace holds; lives inside the workspace's `Mutex`, so plain mutation is safe.
@@ -114,19 +157,38 @@ struct WorkspaceState {
     /// client polls does not change which batches exist.
     private var rng: SplitMix64
     private var requestIDs: SplitMix64
-    /// Oldest first, so new batches append; list order is the reverse.
+    /// Oldest first, so new batches append; list order is the reverse. Deleted batches stay as
+    /// tombstones until they make up an eighth of the list, then one compaction removes them all.
     private var records: [BatchRecord] = []
-    /// Id to index in `records`: cursors resolve in O(1), so a page costs O(page).
+    /// Id to index in `records` for live batches: cursors resolve in O(1), so a page costs
+    /// O(page) (plus any tombstones crossed, which compaction bounds).
     private var positions: [String: Int] = [:]
+    private var tombstones = 0
+    /// Rendered batch objects are cached up to this many bytes in all (~250,000 batches); past
+    /// it they are rendered per request (about a microsecond each), so memory stays bounded at
+    /// a million batches.
+    static let jsonCacheBudget = 128 << 20
+    private var cachedJSONBytes = 0
+    /// Prefix of `results_url`; settable because the simulator binary learns its port only
+    /// after binding.
+    private(set) var resultsBaseURL: String
+    /// Per-batch results settings (long lines, large files, another host).
+    private var resultsProfiles: [String: ResultsProfile] = [:]
     private var events = EventQueue()
     private var nextArrival: Double?
     private var processedUntil: Double
-    var faults = FaultQueue()
+    var faults = FaultQueue<SimulatedFault>()
+    /// Faults for results downloads, apart from the list's so each script stays predictable.
+    var resultsFaults = FaultQueue<ResultsFault>()
     var requestLog = RequestLog()
 
-    init(configuration: SimulatorConfiguration, wallClockNow: Double) {
+    init(
+        configuration: SimulatorConfiguration, wallClockNow: Double,
+        timeSource: any MonotonicTimeSource = ContinuousTimeSource()
+    ) {
         self.configuration = configuration
-        clock = SimulationClock(mode: configuration.time, wallClockNow: wallClockNow)
+        resultsBaseURL = configuration.resultsBaseURL
+        clock = SimulationClock(mode: configuration.time, wallClockNow: wallClockNow, source: timeSource)
         rng = SplitMix64(seed: configuration.seed)
         requestIDs = SplitMix64(seed: configuration.seed ^ 0xA5A5_5A5A_F00D_CAFE)
         var organizationRNG = SplitMix64(seed: configuration.seed ^ 0x0123_4567_89AB_CDEF)
@@ -154,7 +216,7 @@ struct WorkspaceState {
         requestIDs.identifier(prefix: "req_")
     }
 
-    var count: Int { records.count }
+    var count: Int { records.count - tombstones }
 
     // MARK: - Time and lifecycle
 
@@ -212,7 +274,7 @@ struct WorkspaceState {
         case (.archive, .ended) where batch.archivedAt == nil:
             var archived = batch
             archived.archivedAt = event.time
-            records[index] = BatchRecord(batch: archived)
+            replace(at: index, with: archived)
         default:
             break  // the batch moved on before this event came due
         }
@@ -244,7 +306,7 @@ struct WorkspaceState {
         var batch = records[index].batch
         batch.processingStatus = .canceling
         batch.cancelInitiatedAt = time
-        records[index] = BatchRecord(batch: batch)
+        replace(at: index, with: batch)
         if let dynamics = configuration.dynamics {
             // Past the expiry the expire event ends it first, which is what the API would do.
             events.schedule(.finishCancel, for: batch.id, at: time + rng.uniform(dynamics.cancelingDuration))
@@ -256,18 +318,45 @@ struct WorkspaceState {
         batch.processingStatus = .ended
         batch.requestCounts = counts
         batch.endedAt = time
-        batch.resultsURL = resultsURL(for: batch.id)
         let archiveTime = batch.createdAt + SimulatedBatch.archiveInterval
         if archiveTime <= time {
             batch.archivedAt = archiveTime
         } else {
             events.schedule(.archive, for: batch.id, at: archiveTime)
         }
+        replace(at: index, with: batch)
+    }
+
+    /// Changes a batch, dropping its cached rendering.
+    private mutating func replace(at index: Int, with batch: SimulatedBatch) {
+        cachedJSONBytes -= records[index].json?.count ?? 0
         records[index] = BatchRecord(batch: batch)
     }
 
     private func resultsURL(for id: String) -> String {
-        "\(configuration.resultsBaseURL)/v1/messages/batches/\(id)/results"
+        "\(resultsProfiles[id]?.baseURL ?? resultsBaseURL)/v1/messages/batches/\(id)/results"
+    }
+
+    /// The batch as clients see it: with its `results_url` once it has ended.
+    private func materialize(at index: Int) -> SimulatedBatch {
+        var batch = records[index].batch
+        if batch.processingStatus == .ended {
+            batch.resultsURL = resultsURL(for: batch.id)
+        }
+        return batch
+    }
+
+    mutating func setResultsBaseURL(_ url: String) {
+        resultsBaseURL = url
+        dropJSONCache()
+    }
+
+    private mutating func dropJSONCache() {
+        guard cachedJSONBytes > 0 else { return }
+        for index in records.indices {
+            records[index].json = nil
+        }
+        cachedJSONBytes = 0
     }
 
     // MARK: - Random but realistic
@@ -332,8 +421,10 @@ struct WorkspaceState {
         let total = max(0, configuration.initialBatches)
         let active = min(max(0, configuration.initialActive), total)
         let endedCount = total - active
-        var newestFirst: [SimulatedBatch] = []
-        newestFirst.reserveCapacity(total)
+        // Built newest first and reversed in place; each id goes into `positions` once, at its
+        // final index, which is also the uniqueness check (one hash lookup per batch: at a
+        // million batches the dictionary is most of the seeding time).
+        records.reserveCapacity(total)
         positions.reserveCapacity(total)
 
         var created = now
@@ -342,12 +433,12 @@ struct WorkspaceState {
             created -= rng.uniform(0.5...1.5) * activeGap
             let size = sampleSize()
             let batch = SimulatedBatch(
-                id: reserveID(),
+                id: reserveID(index: total - 1 - records.count),
                 processingStatus: .inProgress,
                 requestCounts: RequestCounts(processing: size),
                 createdAt: created
             )
-            newestFirst.append(batch)
+            records.append(BatchRecord(batch: batch))
         }
 
         let span = min(max(Double(endedCount) * 900, 86_400), 60 * 86_400)
@@ -356,13 +447,11 @@ struct WorkspaceState {
         let canceled = configuration.dynamics?.canceledFraction ?? 0.03
         for _ in 0..<endedCount {
             created -= max(0.001, rng.exponential(mean: endedGap))
-            newestFirst.append(seededEndedBatch(createdAt: created, now: now, expiring: expiring, canceled: canceled))
+            let batch = seededEndedBatch(
+                index: total - 1 - records.count, createdAt: created, now: now, expiring: expiring, canceled: canceled)
+            records.append(BatchRecord(batch: batch))
         }
-
-        records = newestFirst.reversed().map { BatchRecord(batch: $0) }
-        for (index, record) in records.enumerated() {
-            positions[record.batch.id] = index
-        }
+        records.reverse()
         for record in records {
             let batch = record.batch
             if batch.processingStatus == .ended {
@@ -375,20 +464,22 @@ struct WorkspaceState {
         }
     }
 
-    /// A fresh id, reserved in `positions` until seeding assigns the real indices.
-    private mutating func reserveID() -> String {
-        let id = freshID()
-        positions[id] = -1
-        return id
+    /// A fresh id, entered in `positions` at the index seeding will give it.
+    private mutating func reserveID(index: Int) -> String {
+        while true {
+            let id = rng.identifier(prefix: "msgbatch_")
+            guard let taken = positions.updateValue(index, forKey: id) else { return id }
+            positions[id] = taken  // never happens with 143 random bits, but a clash must not win
+        }
     }
 
-    private mutating func seededEndedBatch(createdAt: Double, now: Double, expiring: Double, canceled: Double)
-        -> SimulatedBatch
-    {
+    private mutating func seededEndedBatch(
+        index: Int, createdAt: Double, now: Double, expiring: Double, canceled: Double
+    ) -> SimulatedBatch {
         let size = sampleSize()
         let age = now - createdAt
         var batch = SimulatedBatch(
-            id: reserveID(),
+            id: reserveID(index: index),
             processingStatus: .ended,
             requestCounts: RequestCounts(),
             createdAt: createdAt
@@ -407,7 +498,6 @@ struct WorkspaceState {
             batch.endedAt = createdAt + (duration < age ? duration : age * rng.uniform(0.3...0.95))
             batch.requestCounts = completedMix(size)
         }
-        batch.resultsURL = resultsURL(for: batch.id)
         if createdAt + SimulatedBatch.archiveInterval <= now {
             batch.archivedAt = createdAt + SimulatedBatch.archiveInterval
         }
@@ -417,56 +507,73 @@ struct WorkspaceState {
     // MARK: - Reading
 
     func batch(id: String) -> SimulatedBatch? {
-        positions[id].map { records[$0].batch }
+        positions[id].map { materialize(at: $0) }
     }
 
     /// Newest first.
     func allBatches() -> [SimulatedBatch] {
-        records.reversed().map(\.batch)
+        records.indices.reversed().compactMap { records[$0].deleted ? nil : materialize(at: $0) }
     }
 
-    /// The slice of `records` a page covers (listed from its upper end down) and `has_more`.
-    func pageRange(limit: Int, afterID: String?, beforeID: String?) throws(ListError) -> (
-        range: Range<Int>, hasMore: Bool
+    /// The indices in `records` a page covers, newest first, and `has_more`. Cost: the page,
+    /// plus the tombstones it crosses.
+    func pageIndices(limit: Int, afterID: String?, beforeID: String?) throws(ListError) -> (
+        indices: [Int], hasMore: Bool
     ) {
         guard (1...1000).contains(limit) else { throw .invalidLimit(String(limit)) }
         let size = min(limit, configuration.maxPageSize ?? limit)
+        var indices: [Int] = []
+        indices.reserveCapacity(size)
         switch (afterID, beforeID) {
         case (.some, .some):
             throw .bothCursors
-        case (.some(let id), nil):
-            guard let index = positions[id] else { throw .unknownCursor(parameter: "after_id", id: id) }
-            let lower = max(0, index - size)
-            return (lower..<index, lower > 0)
         case (nil, .some(let id)):
             guard let index = positions[id] else { throw .unknownCursor(parameter: "before_id", id: id) }
-            let upper = min(records.count, index + 1 + size)
-            return ((index + 1)..<upper, upper < records.count)
-        case (nil, nil):
-            let lower = max(0, records.count - size)
-            return (lower..<records.count, lower > 0)
+            // Newer batches sit above the cursor: take the `size` nearest it, list them newest first.
+            var position = index + 1
+            while position < records.count, indices.count < size {
+                if !records[position].deleted { indices.append(position) }
+                position += 1
+            }
+            return (indices.reversed(), liveRecord(in: position..<records.count))
+        case (let afterID, nil):
+            var position = records.count - 1
+            if let afterID {
+                guard let index = positions[afterID] else {
+                    throw .unknownCursor(parameter: "after_id", id: afterID)
+                }
+                position = index - 1
+            }
+            while position >= 0, indices.count < size {
+                if !records[position].deleted { indices.append(position) }
+                position -= 1
+            }
+            return (indices, position >= 0 && liveRecord(in: 0..<(position + 1)))
         }
+    }
+
+    /// Whether any record in the range is live; walks from the range's end nearest the page.
+    private func liveRecord(in range: Range<Int>) -> Bool {
+        tombstones == 0 ? !range.isEmpty : range.contains { !records[$0].deleted }
     }
 
     func page(limit: Int, afterID: String?, beforeID: String?) throws(ListError) -> BatchPage {
-        let (range, hasMore) = try pageRange(limit: limit, afterID: afterID, beforeID: beforeID)
-        return BatchPage(batches: range.reversed().map { records[$0].batch }, hasMore: hasMore)
+        let (indices, hasMore) = try pageIndices(limit: limit, afterID: afterID, beforeID: beforeID)
+        return BatchPage(batches: indices.map { materialize(at: $0) }, hasMore: hasMore)
     }
 
-    /// The rendered batch objects of a page, newest first, rendering (and caching) as needed.
-    mutating func renderedItems(_ range: Range<Int>) -> [[UInt8]] {
-        var items: [[UInt8]] = []
-        items.reserveCapacity(range.count)
-        for index in range.reversed() {
-            items.append(renderedJSON(at: index))
-        }
-        return items
+    /// The rendered batch objects at these indices, in order, rendering (and caching) as needed.
+    mutating func renderedItems(_ indices: [Int]) -> [[UInt8]] {
+        indices.map { renderedJSON(at: $0) }
     }
 
     mutating func renderedJSON(at index: Int) -> [UInt8] {
         if let json = records[index].json { return json }
-        let json = records[index].batch.renderJSON(omitNullArchivedAt: configuration.omitNullArchivedAt)
-        records[index].json = json
+        let json = materialize(at: index).renderJSON(omitNullArchivedAt: configuration.omitNullArchivedAt)
+        if cachedJSONBytes + json.count <= Self.jsonCacheBudget {
+            records[index].json = json
+            cachedJSONBytes += json.count
+        }
         return json
     }
 
@@ -478,12 +585,62 @@ struct WorkspaceState {
         records[index].batch.id
     }
 
+    /// Live indices, newest first (for the truth endpoint's full listing).
+    var liveIndicesNewestFirst: [Int] {
+        records.indices.reversed().filter { !records[$0].deleted }
+    }
+
+    // MARK: - Results
+
+    /// Why a batch's results cannot be served.
+    enum ResultsUnavailable: Error {
+        case noSuchBatch
+        case notEnded(ProcessingStatus)
+        case archived
+    }
+
+    /// What generates a batch's results file. Whether the real API answers 404 for a batch that
+    /// has not ended, or once results are archived, is unconfirmed; the simulator answers 404.
+    func resultsPlan(id: String) -> Result<ResultsPlan, ResultsUnavailable> {
+        guard let index = positions[id] else { return .failure(.noSuchBatch) }
+        let batch = records[index].batch
+        guard batch.processingStatus == .ended else { return .failure(.notEnded(batch.processingStatus)) }
+        guard batch.archivedAt == nil else { return .failure(.archived) }
+        return .success(plan(for: batch))
+    }
+
+    private func plan(for batch: SimulatedBatch) -> ResultsPlan {
+        ResultsPlan(
+            batchID: batch.id, counts: batch.requestCounts, workspaceSeed: configuration.seed,
+            profile: resultsProfiles[batch.id] ?? .standard
+        )
+    }
+
+    /// Plans for every batch whose results can be downloaded now, newest first.
+    func downloadablePlans() -> [ResultsPlan] {
+        records.reversed().compactMap { record in
+            let batch = record.batch
+            guard !record.deleted, batch.processingStatus == .ended, batch.archivedAt == nil else { return nil }
+            return plan(for: batch)
+        }
+    }
+
+    func resultsProfile(id: String) -> ResultsProfile? {
+        resultsProfiles[id]
+    }
+
+    mutating func setResultsProfile(_ profile: ResultsProfile?, id: String) throws(ControlError) {
+        guard let index = positions[id] else { throw .notFound("no batch \(id)") }
+        resultsProfiles[id] = profile
+        replace(at: index, with: records[index].batch)
+    }
+
     func truth(now: Double) -> SimulationTruth {
         var truth = SimulationTruth(
-            now: now, batches: records.count, inProgress: 0, canceling: 0, ended: 0, archived: 0,
+            now: now, batches: count, inProgress: 0, canceling: 0, ended: 0, archived: 0,
             requests: RequestCounts()
         )
-        for record in records {
+        for record in records where !record.deleted {
             let batch = record.batch
             switch batch.processingStatus {
             case .inProgress: truth.inProgress += 1
@@ -531,7 +688,6 @@ struct WorkspaceState {
             case .ended:
                 batch.requestCounts = spec.counts ?? completedMix(size)
                 batch.endedAt = createdAt + min(spec.ageSeconds, 3600)
-                batch.resultsURL = resultsURL(for: batch.id)
                 if createdAt + SimulatedBatch.archiveInterval <= now {
                     batch.archivedAt = createdAt + SimulatedBatch.archiveInterval
                 }
@@ -568,7 +724,7 @@ struct WorkspaceState {
             index -= 1
         }
         records.insert(contentsOf: batches.map { BatchRecord(batch: $0) }, at: index)
-        for position in index..<records.count {
+        for position in index..<records.count where !records[position].deleted {
             positions[records[position].batch.id] = position
         }
     }
@@ -593,7 +749,7 @@ struct WorkspaceState {
             final = counts
         }
         end(at: index, time: now, counts: final)
-        return records[index].batch
+        return materialize(at: index)
     }
 
     mutating func cancelBatch(id: String) throws(ControlError) -> SimulatedBatch {
@@ -607,15 +763,29 @@ struct WorkspaceState {
         case .ended:
             throw .conflict("batch \(id) has already ended")
         }
-        return records[index].batch
+        return materialize(at: index)
     }
 
     mutating func deleteBatch(id: String) throws(ControlError) {
         catchUp()
         guard let index = positions.removeValue(forKey: id) else { throw .notFound("no batch \(id)") }
-        records.remove(at: index)
-        for position in index..<records.count {
-            positions[records[position].batch.id] = position
+        cachedJSONBytes -= records[index].json?.count ?? 0
+        records[index].json = nil
+        records[index].deleted = true
+        resultsProfiles[id] = nil
+        tombstones += 1
+        if tombstones > max(1024, records.count / 8) {
+            compact()
+        }
+    }
+
+    /// Removes every tombstone and re-indexes once: O(n), but only after n/8 deletions, so
+    /// O(1) per deletion on average.
+    private mutating func compact() {
+        records.removeAll { $0.deleted }
+        tombstones = 0
+        for (index, record) in records.enumerated() {
+            positions[record.batch.id] = index
         }
     }
 }

@@ -53,7 +53,16 @@ final class ConnectionTimeoutHandler: ChannelDuplexHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        guard case .end = unwrapOutboundIn(data) else {
+        switch unwrapOutboundIn(data) {
+        case .end:
+            break
+        case .body:
+            // A streamed body is written piece by piece: each must be taken in time too, or a
+            // client that stopped reading would hold the connection for good.
+            arm(writeTimeout, context: context)
+            context.write(data, promise: promise)
+            return
+        case .head:
             context.write(data, promise: promise)
             return
         }

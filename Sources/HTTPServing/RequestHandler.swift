@@ -65,10 +65,21 @@ final class RequestHandler: ChannelInboundHandler {
             return
         }
         var headers = HTTPHeaders(response.headers)
-        headers.replaceOrAdd(
-            name: "Content-Length",
-            value: String(response.body.readableBytes + (response.bodyTail?.readableBytes ?? 0))
-        )
+        var keepAlive = keepAlive
+        if response.stream != nil {
+            headers.remove(name: "Content-Length")
+            if request.version.major == 1, request.version.minor == 0 {
+                // No chunked encoding in HTTP/1.0: the end of the body is the end of the connection.
+                keepAlive = false
+            } else {
+                headers.replaceOrAdd(name: "Transfer-Encoding", value: "chunked")
+            }
+        } else {
+            headers.replaceOrAdd(
+                name: "Content-Length",
+                value: String(response.body.readableBytes + (response.bodyTail?.readableBytes ?? 0))
+            )
+        }
         if !keepAlive {
             headers.replaceOrAdd(name: "Connection", value: "close")
         } else if request.version.major == 1, request.version.minor == 0 {
@@ -92,6 +103,12 @@ final class RequestHandler: ChannelInboundHandler {
             }
         }
         let channel = context.channel
+        if let stream = response.stream, request.method != .HEAD, !isTruncated {
+            context.flush()
+            let pump = StreamPump(source: stream.makeSource(), pause: stream.pauseBetweenPieces, keepAlive: keepAlive)
+            pump.run(handler: self, context: context)
+            return
+        }
         if isTruncated {
             // Never send `.end` for a truncated body: the client must see the connection drop
             // before the announced length arrived.
@@ -99,10 +116,68 @@ final class RequestHandler: ChannelInboundHandler {
             channel.close(promise: nil)
             return
         }
+        finish(keepAlive: keepAlive, context: context)
+    }
+
+    fileprivate func finish(keepAlive: Bool, context: ChannelHandlerContext) {
+        let channel = context.channel
         let written = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
         if !keepAlive {
             written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+        }
+    }
+
+    fileprivate func writeBody(_ bytes: ByteBuffer, context: ChannelHandlerContext) -> EventLoopFuture<Void> {
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(bytes))), promise: written)
+        return written.futureResult
+    }
+}
+
+/// Sends a streamed body: one piece in flight at a time, the next made only once the previous
+/// one is in the socket, so a slow client slows the source instead of filling memory. Lives on
+/// the connection's event loop, like the handler that owns it.
+private final class StreamPump {
+    private var source: any StreamedBodySource
+    private let pause: Duration?
+    private let keepAlive: Bool
+
+    init(source: any StreamedBodySource, pause: Duration?, keepAlive: Bool) {
+        self.source = source
+        self.pause = pause
+        self.keepAlive = keepAlive
+    }
+
+    func run(handler: RequestHandler, context: ChannelHandlerContext) {
+        guard context.channel.isActive else { return }
+        switch source.next() {
+        case .end:
+            handler.finish(keepAlive: keepAlive, context: context)
+        case .abort:
+            context.flush()
+            context.close(promise: nil)
+        case .bytes(let bytes):
+            let loopBound = NIOLoopBound((self, handler, context), eventLoop: context.eventLoop)
+            let pause = pause
+            handler.writeBody(bytes, context: context).whenComplete { result in
+                let context = loopBound.value.2
+                guard case .success = result else {
+                    context.close(promise: nil)
+                    return
+                }
+                // Through the loop, not directly: a write that completes at once would otherwise
+                // recurse once per piece.
+                let next: @Sendable () -> Void = {
+                    let (pump, handler, context) = loopBound.value
+                    pump.run(handler: handler, context: context)
+                }
+                if let pause {
+                    context.eventLoop.scheduleTask(in: TimeAmount(pause), next)
+                } else {
+                    context.eventLoop.execute(next)
+                }
+            }
         }
     }
 }

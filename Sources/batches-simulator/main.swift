@@ -32,7 +32,29 @@ let usage = """
       --max-page-size N            serve at most N batches per page whatever limit asks
       --omit-null-archived-at      leave archived_at out of batch objects while it is null
       --ratelimit-headers N        send anthropic-ratelimit-requests-* headers for N per minute
+      --results-base-url URL       prefix of results_url (default: this simulator's own
+                                   http(s)://HOST:PORT, so clients can follow it)
       --tls-cert FILE --tls-key FILE   serve HTTPS with this PEM certificate and key
+
+    API: GET /v1/messages/batches, /v1/messages/batches/{id}, /v1/messages/batches/{id}/results
+    (JSON Lines, streamed chunked; 404 not_found_error while the batch has not ended and once
+    it is archived: the real API's answer there is unconfirmed).
+
+    Control (no auth; parameters in the query string):
+      POST /_sim/batches?count=&requests=&status=&succeeded=&errored=&canceled=&expired=&age_seconds=
+      GET|DELETE /_sim/batches/{id}    POST /_sim/batches/{id}/end|cancel    POST /_sim/advance?seconds=
+      GET|POST|DELETE /_sim/faults?kind=status|spend_cap|html|garbage|wrong_types|truncated|delay|
+                      hang|close|endless_cursor|wrong_content_type&count=   (next list requests)
+      GET|POST|DELETE /_sim/batches/{id}/results?text_bytes=N&long_line_bytes=N&long_line_every=K
+                      &base_url=URL   one batch's results: every succeeded line N bytes of text
+                      (large-file mode: 100000 requests x text_bytes=10240 is over 1 GB), every
+                      K-th line a long one, results_url on another host or port (base_url)
+      GET|POST|DELETE /_sim/results-faults?kind=cut&after_bytes=N | kind=not_found |
+                      kind=slow&delay_ms=N&piece_bytes=N  &count=   (next results downloads)
+      GET /_sim/results-truth[?batch_id=]   exact totals over downloadable results: lines by
+                      type, errored by type, tokens by model and type, stop reasons, web searches,
+                      bytes (generated, not parsed)
+      GET /_sim/truth[?batches=1]   GET|DELETE /_sim/requests   POST /_sim/reset?seed=&batches=&active=
 
     The API key is read from SIMULATOR_API_KEY (default sk-ant-simulated).
     Prints "listening on HOST:PORT" on stdout once bound; stops on SIGTERM or SIGINT.
@@ -54,6 +76,7 @@ struct Options {
     var rateLimitPerMinute: Int?
     var tlsCertificate: String?
     var tlsKey: String?
+    var resultsBaseURL: String?
     var help = false
 }
 
@@ -136,6 +159,12 @@ func parseOptions(_ arguments: [String]) throws(UsageError) -> Options {
             options.tlsCertificate = try value()
         case "--tls-key":
             options.tlsKey = try value()
+        case "--results-base-url":
+            let url = try value()
+            guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+                throw UsageError(message: "--results-base-url: expected an http:// or https:// URL, got '\(url)'")
+            }
+            options.resultsBaseURL = url.hasSuffix("/") ? String(url.dropLast()) : url
         case "--omit-null-archived-at":
             try flag()
             options.omitNullArchivedAt = true
@@ -261,6 +290,15 @@ do {
     exit(1)
 }
 let shownHost = options.host.contains(":") ? "[\(options.host)]" : options.host
+// results_url points back here unless told otherwise; a wildcard bind is reached via loopback.
+let reachableHost =
+    switch options.host {
+    case "0.0.0.0": "127.0.0.1"
+    case "::": "[::1]"
+    default: shownHost
+    }
+workspace.resultsBaseURL =
+    options.resultsBaseURL ?? "\(serverConfiguration.tls == nil ? "http" : "https")://\(reachableHost):\(port)"
 writeLine("listening on \(shownHost):\(port)", to: STDOUT_FILENO)
 logger.info(
     "simulator started",

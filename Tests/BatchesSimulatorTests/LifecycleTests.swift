@@ -172,16 +172,38 @@ struct LifecycleTests {
     }
 
     @Test("realtime mode moves simulated time at the configured speed")
-    func realtime() async throws {
+    func realtime() throws {
+        // The real clock is injected: a sleep can return a minute late on a busy machine.
+        let clock = ManualTimeSource(seconds: 12_345)
         let workspace = SimulatedWorkspace(
-            configuration: SimulatorConfiguration(apiKey: testKey, time: .realtime(start: 1_750_000_000, speed: 1000))
+            configuration: SimulatorConfiguration(apiKey: testKey, time: .realtime(start: 1_750_000_000, speed: 1000)),
+            timeSource: clock
         )
         let start = workspace.now
-        try await Task.sleep(for: .milliseconds(50))
-        let elapsed = workspace.now - start
-        #expect(elapsed >= 40 && elapsed < 60_000)
+        #expect(start == 1_750_000_000)
+        #expect(workspace.now == start)
+        clock.advance(by: 0.05)
+        #expect(abs(workspace.now - start - 50) < 1e-6)
         workspace.advance(seconds: 3600)
-        #expect(workspace.now - start >= 3600)
+        #expect(abs(workspace.now - start - 3650) < 1e-6)
+        clock.advance(by: 2)
+        #expect(abs(workspace.now - start - 5650) < 1e-6)
+    }
+
+    @Test("realtime mode applies lifecycle events as the injected clock passes them")
+    func realtimeLifecycle() throws {
+        let clock = ManualTimeSource()
+        let workspace = SimulatedWorkspace(
+            configuration: SimulatorConfiguration(apiKey: testKey, time: .realtime(start: 1_750_000_000, speed: 60)),
+            timeSource: clock
+        )
+        let id = try #require(workspace.createBatches(BatchSpec(requests: 5)).first)
+        clock.advance(by: 1439)  // 86,340 simulated seconds: not yet a day
+        #expect(workspace.batch(id: id)?.processingStatus == .inProgress)
+        clock.advance(by: 2)
+        let batch = try #require(workspace.batch(id: id))
+        #expect(batch.processingStatus == .ended && batch.endedAt == batch.expiresAt)
+        #expect(batch.requestCounts.expired > 0 && batch.requestCounts.processing == 0)
     }
 
     @Test("the same seed gives the same workspace; another seed another one")
@@ -210,13 +232,14 @@ struct LifecycleTests {
 @Suite("Demo configuration")
 struct DemoConfigurationTests {
     @Test("the demo workspace starts with active batches and runs in accelerated real time")
-    func demo() async throws {
-        let workspace = SimulatedWorkspace(configuration: .demo(apiKey: testKey))
+    func demo() throws {
+        let clock = ManualTimeSource()
+        let workspace = SimulatedWorkspace(configuration: .demo(apiKey: testKey), timeSource: clock)
         let truth = workspace.truth()
         #expect(truth.batches == 300 && truth.inProgress == 12)
         let start = workspace.now
-        try await Task.sleep(for: .milliseconds(100))
-        #expect(workspace.now - start >= 5)
+        clock.advance(by: 0.1)
+        #expect(abs(workspace.now - start - 6) < 1e-6)
     }
 }
 

@@ -34,10 +34,15 @@ func makeWorkspace(
     )
 }
 
-/// A response with its body read out, so tests need not touch `ByteBuffer`.
+/// A response with its body read out (a streamed body drained), so tests need not touch
+/// `ByteBuffer`.
 struct Reply {
     var response: ServerResponse
     var bytes: [UInt8]
+    /// Pieces a streamed body came in; 0 for a plain body.
+    var pieces = 0
+    /// Whether a streamed body ended by cutting the connection.
+    var aborted = false
 
     var status: Int { response.status }
 
@@ -58,7 +63,23 @@ extension SimulatorResponder {
         _ target: String, method: String = "GET", headers: [(name: String, value: String)] = apiHeaders
     ) -> Reply {
         let response = respond(to: ServerRequest(method: method, target: target, headers: headers))
-        return Reply(response: response, bytes: Array(response.body.readableBytesView))
+        var reply = Reply(response: response, bytes: Array(response.body.readableBytesView))
+        if let stream = response.stream {
+            var source = stream.makeSource()
+            draining: while true {
+                switch source.next() {
+                case .bytes(let piece):
+                    reply.bytes += piece.readableBytesView
+                    reply.pieces += 1
+                case .end:
+                    break draining
+                case .abort:
+                    reply.aborted = true
+                    break draining
+                }
+            }
+        }
+        return reply
     }
 
     /// Follows `after_id = last_id` until `has_more` is false, as the official SDKs do.

@@ -40,6 +40,15 @@ struct ExporterCommand: AsyncParsableCommand {
     @Option(name: .customLong("config.file"), help: "YAML file listing the workspaces to poll, each with its key source and optional overrides; re-read on SIGHUP and POST /-/reload. Without it, the flags describe one workspace.")
     var configFile: String?
 
+    @Option(name: .customLong("shard.index"), help: "With --shard.count M: this exporter polls only the workspaces of --config.file whose name hashes to shard N (FNV-1a 64 of the name, mod M), 0 <= N < M.")
+    var shardIndex: Int?
+
+    @Option(name: .customLong("shard.count"), help: "Number of exporters sharing one --config.file, each started with its own --shard.index (or --shard.from-pod-name).")
+    var shardCount = 1
+
+    @Flag(name: .customLong("shard.from-pod-name"), help: "Take --shard.index from the ordinal N at the end of the pod name <name>-N (a StatefulSet's pods): $POD_NAME if set, else the host name.")
+    var shardFromPodName = false
+
     @Option(name: .customLong("web.config.file"), help: "Path to a web configuration file (exporter-toolkit format) enabling TLS and/or basic auth.")
     var webConfigFile: String?
 
@@ -129,7 +138,7 @@ struct ExporterCommand: AsyncParsableCommand {
             failStartup(error.description)
         }
         let loader = WorkspaceConfigLoader(defaults: settings, environment: ProcessEnvironment.current)
-        let workspaces: [WorkspaceSettings]?
+        let workspaces: WorkspaceConfigLoader.Loaded?
         do {
             workspaces = settings.demo ? nil : try loader.load()
         } catch {

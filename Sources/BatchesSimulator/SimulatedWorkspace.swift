@@ -8,11 +8,23 @@ public final class SimulatedWorkspace: Sendable {
     let state: Mutex<WorkspaceState>
     /// Origin of the request log's monotonic times; survives `reset` so those times only grow.
     let origin: ContinuousClock.Instant
+    /// The key the API accepts: `configuration.apiKey` until `POST /_sim/api_key` changes it
+    /// (a rotated key). `reset` leaves it alone.
+    private let acceptedKey: Mutex<String>
 
     public init(configuration: SimulatorConfiguration) {
         self.configuration = configuration
         origin = .now
+        acceptedKey = Mutex(configuration.apiKey)
         state = Mutex(WorkspaceState(configuration: configuration, wallClockNow: WallClock.now()))
+    }
+
+    /// The key requests must carry now.
+    public var apiKey: String { acceptedKey.withLock { $0 } }
+
+    /// Accepts `key` from now on, and no longer the previous one.
+    public func setAPIKey(_ key: String) {
+        acceptedKey.withLock { $0 = key }
     }
 
     /// The current simulated time, in seconds since the Unix epoch.

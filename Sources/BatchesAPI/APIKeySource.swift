@@ -142,6 +142,21 @@ public final class APIKeySource: Sendable, Equatable, CustomStringConvertible {
         if let event { observer(event) }
     }
 
+    /// Returns once the key in use differs from `key`, looking at the file every
+    /// ``checkInterval`` (a fixed key never changes: this waits until cancelled, then throws).
+    /// For a poller backing off after the API refused the key: race it with the backoff so a
+    /// rotated file ends the wait instead of the backoff's full length.
+    /// - Parameter sleep: waits between looks; injected so tests need not wait.
+    public func waitForKey(
+        otherThan key: APIKey,
+        sleep: @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }
+    ) async throws {
+        let interval = checkInterval > .zero ? checkInterval : .seconds(1)
+        while current() == key {
+            try await sleep(interval)
+        }
+    }
+
     /// Failed re-reads so far (the last good key was kept each time).
     public var readErrors: Int { state.withLock { $0.readErrors } }
 

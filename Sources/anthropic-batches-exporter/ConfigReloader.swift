@@ -35,7 +35,7 @@ actor ConfigReloader {
             return (true, "API key file re-read; no --config.file to reload")
         }
         do {
-            let loaded = try loader.load()
+            let loaded = try loader.load(reusing: supervisor.workspaces)
             let changes = try await supervisor.apply(loaded.workspaces)
             rereadKeyFiles()
             metrics.setShard(loader.defaults.shard, configured: loaded.configured, polled: loaded.workspaces.count)

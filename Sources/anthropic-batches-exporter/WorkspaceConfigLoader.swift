@@ -19,7 +19,11 @@ struct WorkspaceConfigLoader: Sendable {
         var configured: Int
     }
 
-    func load() throws(SettingsError) -> Loaded {
+    /// - Parameter running: the workspaces polled now. A workspace that keeps its name and key
+    ///   file keeps its ``APIKeySource`` (its last good key and its error count), so a key file
+    ///   that is broken at the moment of a reload does not fail the reload: the running source
+    ///   goes on with the last good key. A new key file must be readable.
+    func load(reusing running: [WorkspaceSettings] = []) throws(SettingsError) -> Loaded {
         guard let path = defaults.configFile else {
             let source: APIKeySource
             if let file = defaults.apiKeyFile {
@@ -44,7 +48,10 @@ struct WorkspaceConfigLoader: Sendable {
         for entry in config.workspaces {
             // Every entry is checked, so all shards agree on whether a file is valid; only this
             // shard's keys are read (another shard's key file need not even be mounted here).
-            let settings = try workspace(entry, file: path, readKey: defaults.shard.selects(entry.name))
+            let settings = try workspace(
+                entry, file: path, readKey: defaults.shard.selects(entry.name),
+                running: running.first { $0.name == entry.name }?.client.keySource
+            )
             if let settings { selected.append(settings) }
         }
         return Loaded(workspaces: selected, configured: config.workspaces.count)
@@ -60,7 +67,9 @@ struct WorkspaceConfigLoader: Sendable {
     }
 
     /// The entry's settings; `nil` (after every check but the key's) when `readKey` is false.
-    private func workspace(_ entry: ExporterConfig.Workspace, file: String, readKey: Bool) throws(SettingsError) -> WorkspaceSettings? {
+    private func workspace(
+        _ entry: ExporterConfig.Workspace, file: String, readKey: Bool, running: APIKeySource?
+    ) throws(SettingsError) -> WorkspaceSettings? {
         func fail(_ line: Int?, _ problem: String) -> SettingsError {
             SettingsError(description: ConfigError(file: file, line: line, problem: "workspace \"\(entry.name)\": \(problem)").description)
         }
@@ -80,6 +89,7 @@ struct WorkspaceConfigLoader: Sendable {
         func keySource() throws(SettingsError) -> APIKeySource {
             switch entry.keySource.value {
             case .file(let path):
+                if let running, running.path == path { return running }
                 return try self.keySource(file: path, workspace: entry.name) { error in
                     fail(entry.keySource.line, "api_key_file \(error)")
                 }

@@ -18,7 +18,7 @@ private final class EventLog: Sendable {
     func append(_ event: APIKeySource.Event) { events.withLock { $0.append(event) } }
 }
 
-private final class KeyDirectory {
+private final class KeyDirectory: Sendable {
     let url: URL
     init() throws {
         url = FileManager.default.temporaryDirectory.appendingPathComponent("api-key-source-\(UUID().uuidString)")
@@ -194,6 +194,26 @@ struct APIKeySourceTests {
         let texts = ["\(source)", String(reflecting: source), dumped] + log.all.map { "\($0)" }
         #expect(log.all.count == 2)
         for text in texts { #expect(!text.contains("sk-ant-secret"), "\(text)") }
+    }
+
+    @Test("waitForKey returns once the file holds another key, and not before")
+    func waitForKey() async throws {
+        let directory = try KeyDirectory()
+        try directory.replace("key", with: "sk-ant-first")
+        let clock = ManualClock()
+        let source = try source(directory, clock, EventLog())
+        let looks = Mutex(0)
+        // Each wait moves the clock on by the interval; the third look finds a new file.
+        try await source.waitForKey(otherThan: APIKey("sk-ant-first")) { duration in
+            clock.advance(duration)
+            let count = looks.withLock { count in
+                count += 1
+                return count
+            }
+            if count == 2 { try directory.replace("key", with: "sk-ant-second") }
+        }
+        #expect(looks.withLock { $0 } == 2)
+        #expect(source.current().revealedForRequest == "sk-ant-second")
     }
 
     @Test("Each request attempt asks the source, so a replaced key is sent on the next request")

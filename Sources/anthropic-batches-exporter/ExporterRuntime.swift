@@ -97,7 +97,7 @@ struct ExporterRuntime {
         var serverConfiguration = HTTPServerConfiguration(host: settings.listenHost, port: settings.listenPort)
         serverConfiguration.maxConnections = settings.maxConnections
         serverConfiguration.tls = settings.tlsContext
-        var responder: any HTTPResponder = MetricsRoutes(
+        let routes = MetricsRoutes(
             telemetryPath: settings.telemetryPath,
             version: BuildInfo.version,
             store: store,
@@ -107,8 +107,16 @@ struct ExporterRuntime {
             isReady: { publisher.hasSucceededOnce || supervisor.workspaces.isEmpty },
             reload: { await reloader.reload(trigger: "POST /-/reload") }
         )
-        if !settings.webConfig.basicAuthUsers.isEmpty {
-            responder = BasicAuthResponder(wrapping: responder, users: settings.webConfig.basicAuthUsers)
+        var responder: any HTTPResponder = routes
+        if let webConfigFile = settings.webConfigFile {
+            // Followed while running: renewed certificates and changed users apply without a restart.
+            let watcher = WebConfigWatcher(
+                path: webConfigFile, config: settings.webConfig, tls: settings.tlsContext, inner: routes, logger: logger
+            )
+            responder = ReloadingBasicAuth(inner: routes, watcher: watcher)
+            if let initial = settings.tlsContext {
+                serverConfiguration.tlsContextProvider = { watcher.tlsContext(fallback: initial) }
+            }
         }
         let server = HTTPServer(configuration: serverConfiguration, responder: responder, logger: logger)
         let port: Int

@@ -40,6 +40,8 @@ struct ExporterSettings: Sendable {
     var telemetryPath: String
     var maxConnections: Int
     var webConfig: WebConfig
+    /// `--web.config.file`, followed while running (``WebConfigWatcher``).
+    var webConfigFile: String?
     /// Built while validating, so a bad certificate stops the start with exit 2, like any
     /// other bad setting, before anything listens.
     var tlsContext: NIOSSLContext?
@@ -83,18 +85,8 @@ struct ExporterSettings: Sendable {
         }
         maxConnections = flags.maxConnections
         webConfig = try flags.webConfigFile.map(Self.webConfig) ?? WebConfig()
-        if let tls = webConfig.tls {
-            do {
-                tlsContext = try ListenerTLS.makeContext(
-                    certFile: tls.certFile,
-                    keyFile: tls.keyFile,
-                    minVersion: tls.minVersion,
-                    clientCAFile: tls.clientAuthType == "RequireAndVerifyClientCert" ? tls.clientCAFile : nil
-                )
-            } catch {
-                throw SettingsError(description: error.description)
-            }
-        }
+        webConfigFile = flags.webConfigFile
+        tlsContext = try webConfig.tls.map(Self.tlsContext)
         guard flags.apiBaseURL.hasPrefix("https://") || flags.apiBaseURL.hasPrefix("http://"), flags.apiBaseURL.count > 8 else {
             throw SettingsError(description: "--api-base-url must be an http:// or https:// URL (got \"\(flags.apiBaseURL)\")")
         }
@@ -224,6 +216,19 @@ struct ExporterSettings: Sendable {
         let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
         do {
             return try WebConfig.parse(text, file: path, baseDirectory: directory.isEmpty ? "/" : directory)
+        } catch {
+            throw SettingsError(description: error.description)
+        }
+    }
+
+    static func tlsContext(_ tls: WebConfig.TLS) throws(SettingsError) -> NIOSSLContext {
+        do {
+            return try ListenerTLS.makeContext(
+                certFile: tls.certFile,
+                keyFile: tls.keyFile,
+                minVersion: tls.minVersion,
+                clientCAFile: tls.clientAuthType == "RequireAndVerifyClientCert" ? tls.clientCAFile : nil
+            )
         } catch {
             throw SettingsError(description: error.description)
         }

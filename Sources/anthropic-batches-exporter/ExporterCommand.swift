@@ -49,7 +49,7 @@ struct ExporterCommand: AsyncParsableCommand {
     @Flag(name: .customLong("shard.from-pod-name"), help: "Take --shard.index from the ordinal N at the end of the pod name <name>-N (a StatefulSet's pods): $POD_NAME if set, else the host name.")
     var shardFromPodName = false
 
-    @Option(name: .customLong("web.config.file"), help: "Path to a web configuration file (exporter-toolkit format) enabling TLS and/or basic auth.")
+    @Option(name: .customLong("web.config.file"), help: "Path to a web configuration file (exporter-toolkit format) enabling TLS and/or basic auth; certificates and users reload when their files change.")
     var webConfigFile: String?
 
     @Option(name: .customLong("web.max-connections"), help: "Concurrent HTTP connections served; further ones are closed at once.")
@@ -61,7 +61,7 @@ struct ExporterCommand: AsyncParsableCommand {
     @Option(name: .customLong("anthropic-version"), help: "Value of the anthropic-version request header.")
     var anthropicVersion = "2023-06-01"
 
-    @Option(name: .customLong("api-key-file"), help: "Read the API key from this file (e.g. a mounted secret) instead of ANTHROPIC_API_KEY.")
+    @Option(name: .customLong("api-key-file"), help: "Read the API key from this file (e.g. a mounted secret) instead of ANTHROPIC_API_KEY. The file is followed: a changed key is used from the next request.")
     var apiKeyFile: String?
 
     @Option(name: .customLong("api.auth-scheme"), help: "How to send the key: x-api-key (as documented) or bearer (Authorization: Bearer).")

@@ -66,7 +66,9 @@ struct KeyRotationTests {
         // At most the poll already under way and one that came within a second of the last look
         // at the file are refused after the swap: the next one reads the new file.
         #expect(try Self.authErrors(exporter, "default") - refusedBefore <= 2)
-        #expect(Self.lines(exporter.process, containing: "API key file changed; using the new key") == 1)
+        try await eventually("the new key to be logged (without the key)") {
+            Self.lines(exporter.process, containing: "API key file changed; using the new key") == 1
+        }
         #expect(Self.series(try exporter.scrape(), "anthropic_batches_exporter_api_key_file_errors_total", "default") == 0)
         let newKeyRequests = try simulator.requestLog().filter { $0["key_matched"] as? Bool == true }.count
         #expect(newKeyRequests >= 1)

@@ -110,7 +110,9 @@ public struct BatchesClient: Sendable {
     public struct Configuration: Sendable, Equatable {
         /// Scheme, host and optional port, e.g. `https://api.anthropic.com`; no trailing slash needed.
         public var baseURL: String
-        public var apiKey: APIKey
+        /// Where the key comes from; asked before every request, so a key file that changes
+        /// takes effect at the next request. Compared by origin (the file's path), not by key.
+        public var keySource: APIKeySource
         public var authScheme: AuthScheme
         public var anthropicVersion: String
         /// Sent as `anthropic-workspace-id` for credentials that can act on several workspaces.
@@ -121,6 +123,7 @@ public struct BatchesClient: Sendable {
         public var maxPages: Int
         public var retryPolicy: RetryPolicy
 
+        /// A configuration with a fixed key.
         public init(
             baseURL: String,
             apiKey: APIKey,
@@ -131,8 +134,24 @@ public struct BatchesClient: Sendable {
             maxPages: Int = 10_000,
             retryPolicy: RetryPolicy = RetryPolicy()
         ) {
+            self.init(
+                baseURL: baseURL, keySource: APIKeySource(key: apiKey), authScheme: authScheme, anthropicVersion: anthropicVersion,
+                workspaceID: workspaceID, pageLimit: pageLimit, maxPages: maxPages, retryPolicy: retryPolicy
+            )
+        }
+
+        public init(
+            baseURL: String,
+            keySource: APIKeySource,
+            authScheme: AuthScheme = .xAPIKey,
+            anthropicVersion: String = "2023-06-01",
+            workspaceID: String? = nil,
+            pageLimit: Int = 1000,
+            maxPages: Int = 10_000,
+            retryPolicy: RetryPolicy = RetryPolicy()
+        ) {
             self.baseURL = baseURL
-            self.apiKey = apiKey
+            self.keySource = keySource
             self.authScheme = authScheme
             self.anthropicVersion = anthropicVersion
             self.workspaceID = workspaceID
@@ -140,6 +159,9 @@ public struct BatchesClient: Sendable {
             self.maxPages = maxPages
             self.retryPolicy = retryPolicy
         }
+
+        /// The key to send now (see ``APIKeySource/current()``).
+        public var apiKey: APIKey { keySource.current() }
     }
 
     public let configuration: Configuration
@@ -208,11 +230,12 @@ public struct BatchesClient: Sendable {
         observe: (RequestObservation) -> Void
     ) async throws(BatchesAPIError) -> BatchListPage {
         let url = pageURL(afterID: afterID)
-        let headers = requestHeaders()
         var retries = 0
         while true {
             // Retries pass the gate too: a request budget counts every request sent.
             try await beforeEachRequest(retries > 0)
+            // Per attempt: a key file replaced while a request waited is used at once.
+            let headers = requestHeaders()
             let started = ContinuousClock.now
             let outcome: RetryPolicy.Outcome
             let failure: BatchesAPIError
@@ -305,9 +328,10 @@ public struct BatchesClient: Sendable {
             ("anthropic-version", configuration.anthropicVersion),
             ("accept", "application/json"),
         ]
+        let key = configuration.keySource.current()
         switch configuration.authScheme {
-        case .xAPIKey: headers.append(("x-api-key", configuration.apiKey.revealedForRequest))
-        case .bearer: headers.append(("authorization", "Bearer \(configuration.apiKey.revealedForRequest)"))
+        case .xAPIKey: headers.append(("x-api-key", key.revealedForRequest))
+        case .bearer: headers.append(("authorization", "Bearer \(key.revealedForRequest)"))
         }
         if let workspaceID = configuration.workspaceID {
             headers.append(("anthropic-workspace-id", workspaceID))

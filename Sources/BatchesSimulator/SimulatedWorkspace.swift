@@ -10,14 +10,26 @@ public final class SimulatedWorkspace: Sendable {
     let origin: ContinuousClock.Instant
     /// What realtime mode measures elapsed time with.
     let timeSource: any MonotonicTimeSource
+    /// The key the API accepts: `configuration.apiKey` until `POST /_sim/api_key` changes it
+    /// (a rotated key). `reset` leaves it alone.
+    private let acceptedKey: Mutex<String>
 
     /// - Parameter timeSource: the clock realtime mode scales; tests pass a ``ManualTimeSource``.
     public init(configuration: SimulatorConfiguration, timeSource: any MonotonicTimeSource = ContinuousTimeSource()) {
         self.configuration = configuration
         self.timeSource = timeSource
         origin = .now
+        acceptedKey = Mutex(configuration.apiKey)
         state = Mutex(
             WorkspaceState(configuration: configuration, wallClockNow: WallClock.now(), timeSource: timeSource))
+    }
+
+    /// The key requests must carry now.
+    public var apiKey: String { acceptedKey.withLock { $0 } }
+
+    /// Accepts `key` from now on, and no longer the previous one.
+    public func setAPIKey(_ key: String) {
+        acceptedKey.withLock { $0 = key }
     }
 
     /// The current simulated time, in seconds since the Unix epoch.

@@ -183,6 +183,14 @@ extension SimulatorResponder {
                 fields.int("dropped", dropped)
             }
 
+        case ["api_key"]:
+            // A rotated key: the API accepts `key` from now on and rejects the old one. The
+            // answer does not repeat the key.
+            try only("POST")
+            guard let key = request.queryValue("key"), !key.isEmpty else { throw .badRequest("key: a non-empty key is required") }
+            workspace.setAPIKey(key)
+            json.object { $0.bool("rotated", true) }
+
         case ["reset"]:
             try only("POST")
             let seed = try int(request, "seed", in: 0...Int.max).map { UInt64($0) }

@@ -125,7 +125,7 @@ public struct SimulatorResponder: HTTPResponder {
 
     /// A client that puts the key in the query string must not get it into the log either.
     private func redactingKey(from query: [(name: String, value: String)]) -> [(name: String, value: String)] {
-        let key = workspace.configuration.apiKey
+        let key = workspace.apiKey
         guard !key.isEmpty, query.contains(where: { $0.value.contains(key) }) else { return query }
         return query.map { ($0.name, $0.value.contains(key) ? "REDACTED" : $0.value) }
     }
@@ -134,12 +134,12 @@ public struct SimulatorResponder: HTTPResponder {
     /// `Authorization: Bearer` is what the newest Python SDK sends instead.
     private func authenticate(_ request: ServerRequest) -> Bool? {
         if let key = request.header("x-api-key") {
-            return key == workspace.configuration.apiKey
+            return key == workspace.apiKey
         }
         if let authorization = request.header("authorization") {
             let parts = authorization.split(separator: " ", maxSplits: 1)
             guard parts.count == 2, parts[0].lowercased() == "bearer" else { return false }
-            return parts[1].trimmingSpaces == workspace.configuration.apiKey
+            return parts[1].trimmingSpaces == workspace.apiKey
         }
         return nil
     }

@@ -119,7 +119,7 @@ public final class HTTPServer: Sendable {
         limits.maxHeaderFieldCount = 100
 
         let pipeline = channel.pipeline.syncOperations
-        if let tls = configuration.tls {
+        if let tls = configuration.tlsContextProvider?() ?? configuration.tls {
             try pipeline.addHandler(NIOSSLServerHandler(context: tls))
         }
         try pipeline.configureHTTPServerPipeline(

@@ -20,6 +20,10 @@ public struct HTTPServerConfiguration: Sendable {
     public var shutdownGracePeriod: Duration = .seconds(3)
     /// Serve HTTPS with this context; plain HTTP when `nil`.
     public var tls: NIOSSLContext?
+    /// When set, asked for the context of each new connection instead of using ``tls``, so
+    /// certificates can be replaced while the server runs. Called on the event loop: it must
+    /// return quickly (hand out a prepared context; rebuild only when files changed).
+    public var tlsContextProvider: (@Sendable () -> NIOSSLContext)?
 
     public init(host: String, port: Int) {
         self.host = host

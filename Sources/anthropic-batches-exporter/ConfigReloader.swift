@@ -1,34 +1,44 @@
+import BatchesAPI
 import BatchesExporter
 import Logging
 import PrometheusExposition
 import ServiceLifecycle
 import UnixSignals
 
-/// Re-reads `--config.file` on SIGHUP and POST /-/reload, one reload at a time. A bad file
-/// keeps the running configuration, and says why in the log, the HTTP answer and
-/// `config_last_reload_successful`.
+/// Re-reads `--config.file` and every key file on SIGHUP and POST /-/reload, one reload at a
+/// time. A bad file keeps the running configuration, and says why in the log, the HTTP answer
+/// and `config_last_reload_successful`. Key files are re-read whether or not the
+/// configuration changed, and without --config.file too (they are also followed on their own,
+/// see ``APIKeySource``; a reload makes it immediate).
 actor ConfigReloader {
     private let loader: WorkspaceConfigLoader
     private let supervisor: WorkspaceSupervisor
-    private let publisher: ExpositionPublisher
+    private let metrics: GlobalMetrics
     private let logger: Logger
     private var lastSuccess: Double = 0
 
-    init(loader: WorkspaceConfigLoader, supervisor: WorkspaceSupervisor, publisher: ExpositionPublisher, logger: Logger) {
+    init(loader: WorkspaceConfigLoader, supervisor: WorkspaceSupervisor, metrics: GlobalMetrics, logger: Logger) {
         self.loader = loader
         self.supervisor = supervisor
-        self.publisher = publisher
+        self.metrics = metrics
         self.logger = logger
     }
 
     /// - Returns: whether the reload took, and a one-line account of it.
     func reload(trigger: String) async -> (ok: Bool, message: String) {
         guard loader.defaults.configFile != nil else {
-            return (false, "nothing to reload: the exporter was started without --config.file")
+            let keyFiles = rereadKeyFiles()
+            guard keyFiles > 0 else {
+                return (false, "nothing to reload: the exporter was started without --config.file")
+            }
+            logger.info("API key file re-read", metadata: ["trigger": "\(trigger)"])
+            return (true, "API key file re-read; no --config.file to reload")
         }
         do {
-            let workspaces = try loader.load()
-            let changes = try await supervisor.apply(workspaces)
+            let loaded = try loader.load(reusing: supervisor.workspaces)
+            let changes = try await supervisor.apply(loaded.workspaces)
+            rereadKeyFiles()
+            metrics.setShard(loader.defaults.shard, configured: loaded.configured, polled: loaded.workspaces.count)
             publishStatus(successful: true, at: wallClockNow())
             let summary =
                 "added: \(changes.added.joined(separator: ",")); removed: \(changes.removed.joined(separator: ",")); "
@@ -36,26 +46,26 @@ actor ConfigReloader {
             logger.info("Configuration reloaded", metadata: ["trigger": "\(trigger)", "changes": "\(summary)"])
             return (true, "configuration reloaded; \(summary)")
         } catch {
+            rereadKeyFiles()
             publishStatus(successful: false, at: nil)
             logger.error("Reload failed; keeping the running configuration", metadata: ["trigger": "\(trigger)", "error": "\(error)"])
             return (false, "reload failed, running configuration kept: \(error)")
         }
     }
 
+    /// Re-reads the key file of every running workspace that has one; returns how many.
+    @discardableResult
+    private func rereadKeyFiles() -> Int {
+        let running = supervisor.workspaces
+        let sources = running.map(\.client.keySource).filter { $0.path != nil }
+        for source in sources { source.refresh() }
+        metrics.setKeyFileErrors(running)
+        return sources.count
+    }
+
     func publishStatus(successful: Bool, at time: Double?) {
         if let time { lastSuccess = time }
-        publisher.publishGlobal([
-            MetricFamily(
-                name: "anthropic_batches_exporter_config_last_reload_successful",
-                help: "1 if the last load of the configuration (start-up or reload) succeeded, 0 if it failed and the previous one is still in use.",
-                type: .gauge, samples: [Sample([], successful ? 1 : 0)]
-            ),
-            MetricFamily(
-                name: "anthropic_batches_exporter_config_last_reload_success_timestamp_seconds",
-                help: "When the configuration was last loaded successfully.",
-                type: .gauge, unit: "seconds", samples: [Sample([], lastSuccess)]
-            ),
-        ])
+        metrics.setReloadStatus(successful: successful, lastSuccess: lastSuccess)
     }
 }
 

@@ -40,7 +40,16 @@ struct ExporterCommand: AsyncParsableCommand {
     @Option(name: .customLong("config.file"), help: "YAML file listing the workspaces to poll, each with its key source and optional overrides; re-read on SIGHUP and POST /-/reload. Without it, the flags describe one workspace.")
     var configFile: String?
 
-    @Option(name: .customLong("web.config.file"), help: "Path to a web configuration file (exporter-toolkit format) enabling TLS and/or basic auth.")
+    @Option(name: .customLong("shard.index"), help: "With --shard.count M: this exporter polls only the workspaces of --config.file whose name hashes to shard N (FNV-1a 64 of the name, mod M), 0 <= N < M.")
+    var shardIndex: Int?
+
+    @Option(name: .customLong("shard.count"), help: "Number of exporters sharing one --config.file, each started with its own --shard.index (or --shard.from-pod-name).")
+    var shardCount = 1
+
+    @Flag(name: .customLong("shard.from-pod-name"), help: "Take --shard.index from the ordinal N at the end of the pod name <name>-N (a StatefulSet's pods): $POD_NAME if set, else the host name.")
+    var shardFromPodName = false
+
+    @Option(name: .customLong("web.config.file"), help: "Path to a web configuration file (exporter-toolkit format) enabling TLS and/or basic auth; certificates and users reload when their files change.")
     var webConfigFile: String?
 
     @Option(name: .customLong("web.max-connections"), help: "Concurrent HTTP connections served; further ones are closed at once.")
@@ -52,7 +61,7 @@ struct ExporterCommand: AsyncParsableCommand {
     @Option(name: .customLong("anthropic-version"), help: "Value of the anthropic-version request header.")
     var anthropicVersion = "2023-06-01"
 
-    @Option(name: .customLong("api-key-file"), help: "Read the API key from this file (e.g. a mounted secret) instead of ANTHROPIC_API_KEY.")
+    @Option(name: .customLong("api-key-file"), help: "Read the API key from this file (e.g. a mounted secret) instead of ANTHROPIC_API_KEY. The file is followed: a changed key is used from the next request.")
     var apiKeyFile: String?
 
     @Option(name: .customLong("api.auth-scheme"), help: "How to send the key: x-api-key (as documented) or bearer (Authorization: Bearer).")
@@ -129,7 +138,7 @@ struct ExporterCommand: AsyncParsableCommand {
             failStartup(error.description)
         }
         let loader = WorkspaceConfigLoader(defaults: settings, environment: ProcessEnvironment.current)
-        let workspaces: [WorkspaceSettings]?
+        let workspaces: WorkspaceConfigLoader.Loaded?
         do {
             workspaces = settings.demo ? nil : try loader.load()
         } catch {

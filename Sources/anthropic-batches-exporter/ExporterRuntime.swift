@@ -22,9 +22,10 @@ import Musl
 struct ExporterRuntime {
     let settings: ExporterSettings
 
-    /// - Parameter workspaces: loaded and checked by the caller, so a bad configuration stops
-    ///   the start before anything runs; `nil` in demo mode, where the simulator supplies it.
-    func run(workspaces initialWorkspaces: [WorkspaceSettings]?, loader: WorkspaceConfigLoader) async throws {
+    /// - Parameter loaded: the workspaces, loaded and checked by the caller, so a bad
+    ///   configuration stops the start before anything runs; `nil` in demo mode, where the
+    ///   simulator supplies it.
+    func run(workspaces loaded: WorkspaceConfigLoader.Loaded?, loader: WorkspaceConfigLoader) async throws {
         let format = settings.logFormat
         let level = settings.logLevel
         LoggingSystem.bootstrap { label in StructuredLogHandler(label: label, format: format, level: level) }
@@ -32,7 +33,7 @@ struct ExporterRuntime {
         let startedAt = wallClockNow()
 
         var services: [any Service] = []
-        var workspaces = initialWorkspaces ?? []
+        var workspaces = loaded?.workspaces ?? []
         if settings.demo {
             let demoKey = "sk-ant-demo-\(UInt64.random(in: 0...UInt64.max))"
             let simulator = HTTPServer(
@@ -45,7 +46,7 @@ struct ExporterRuntime {
             )
             let port = try await simulator.start()
             services.append(ListenerService(server: simulator))
-            var demo = loader.workspace(name: settings.workspaceName, key: APIKey(demoKey))
+            var demo = loader.workspace(name: settings.workspaceName, keySource: APIKeySource(key: APIKey(demoKey)))
             demo.client.baseURL = "http://127.0.0.1:\(port)"
             workspaces = [demo]
             logger.info("Demo mode: polling a simulated workspace instead of the real API", metadata: ["api_base_url": "\(demo.client.baseURL)"])
@@ -76,23 +77,46 @@ struct ExporterRuntime {
                 now: wallClockNow
             )
         }
+        let globalMetrics = GlobalMetrics(publisher: publisher)
+        loader.keyEvents.attach { [supervisor] workspace, event in
+            KeyFileEvents.log(event, workspace: workspace, logger: logger)
+            globalMetrics.setKeyFileErrors(supervisor.workspaces)
+        }
         try await supervisor.apply(workspaces)
-        let reloader = ConfigReloader(loader: loader, supervisor: supervisor, publisher: publisher, logger: logger)
+        globalMetrics.setShard(settings.shard, configured: loaded?.configured ?? workspaces.count, polled: workspaces.count)
+        globalMetrics.setKeyFileErrors(supervisor.workspaces)
+        if workspaces.isEmpty {
+            logger.warning(
+                "No workspace of the configuration falls in this shard; serving only the exporter's own metrics",
+                metadata: ["shard_index": "\(settings.shard.index)", "shard_count": "\(settings.shard.count)"]
+            )
+        }
+        let reloader = ConfigReloader(loader: loader, supervisor: supervisor, metrics: globalMetrics, logger: logger)
         await reloader.publishStatus(successful: true, at: startedAt)
 
         var serverConfiguration = HTTPServerConfiguration(host: settings.listenHost, port: settings.listenPort)
         serverConfiguration.maxConnections = settings.maxConnections
         serverConfiguration.tls = settings.tlsContext
-        var responder: any HTTPResponder = MetricsRoutes(
+        let routes = MetricsRoutes(
             telemetryPath: settings.telemetryPath,
             version: BuildInfo.version,
             store: store,
             perScrapeFamilies: { publisher.perScrapeFamilies() },
-            isReady: { publisher.hasSucceededOnce },
+            // A shard with no workspace has nothing to wait for: unready forever, it would
+            // block a StatefulSet's rolling update.
+            isReady: { publisher.hasSucceededOnce || supervisor.workspaces.isEmpty },
             reload: { await reloader.reload(trigger: "POST /-/reload") }
         )
-        if !settings.webConfig.basicAuthUsers.isEmpty {
-            responder = BasicAuthResponder(wrapping: responder, users: settings.webConfig.basicAuthUsers)
+        var responder: any HTTPResponder = routes
+        if let webConfigFile = settings.webConfigFile {
+            // Followed while running: renewed certificates and changed users apply without a restart.
+            let watcher = WebConfigWatcher(
+                path: webConfigFile, config: settings.webConfig, tls: settings.tlsContext, inner: routes, logger: logger
+            )
+            responder = ReloadingBasicAuth(inner: routes, watcher: watcher)
+            if let initial = settings.tlsContext {
+                serverConfiguration.tlsContextProvider = { watcher.tlsContext(fallback: initial) }
+            }
         }
         let server = HTTPServer(configuration: serverConfiguration, responder: responder, logger: logger)
         let port: Int
@@ -107,6 +131,7 @@ struct ExporterRuntime {
                 "address": "\(settings.listenHost):\(port)", "telemetry_path": "\(settings.telemetryPath)",
                 "tls": "\(settings.webConfig.tls != nil)", "basic_auth": "\(!settings.webConfig.basicAuthUsers.isEmpty)",
                 "version": "\(BuildInfo.version)", "workspaces": "\(workspaces.map(\.name).joined(separator: ","))",
+                "shard": "\(settings.shard.index)/\(settings.shard.count)",
             ]
         )
         services.append(ListenerService(server: server))

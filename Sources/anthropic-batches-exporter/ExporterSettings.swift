@@ -20,6 +20,11 @@ struct SettingsError: Error, CustomStringConvertible {
 /// Environment variables, read in exactly one place.
 struct ProcessEnvironment: Sendable {
     let lookup: @Sendable (String) -> String?
+    var hostname: @Sendable () -> String? = {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return nil }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
 
     var apiKey: String? { lookup("ANTHROPIC_API_KEY") }
 
@@ -35,13 +40,20 @@ struct ExporterSettings: Sendable {
     var telemetryPath: String
     var maxConnections: Int
     var webConfig: WebConfig
+    /// `--web.config.file`, followed while running (``WebConfigWatcher``).
+    var webConfigFile: String?
     /// Built while validating, so a bad certificate stops the start with exit 2, like any
     /// other bad setting, before anything listens.
     var tlsContext: NIOSSLContext?
     var apiBaseURL: String
     var anthropicVersion: String
-    /// `nil` only in demo mode, where the simulator's own key is used.
+    /// From ANTHROPIC_API_KEY; `nil` with --api-key-file, --config.file or in demo mode (where
+    /// the simulator's own key is used).
     var apiKey: APIKey?
+    /// `--api-key-file`, checked readable at start; followed while running (``APIKeySource``).
+    var apiKeyFile: String?
+    /// Which workspaces of --config.file this process polls.
+    var shard: ShardSelection
     var authScheme: AuthScheme
     var pollInterval: Duration
     var connectTimeout: Duration
@@ -73,18 +85,8 @@ struct ExporterSettings: Sendable {
         }
         maxConnections = flags.maxConnections
         webConfig = try flags.webConfigFile.map(Self.webConfig) ?? WebConfig()
-        if let tls = webConfig.tls {
-            do {
-                tlsContext = try ListenerTLS.makeContext(
-                    certFile: tls.certFile,
-                    keyFile: tls.keyFile,
-                    minVersion: tls.minVersion,
-                    clientCAFile: tls.clientAuthType == "RequireAndVerifyClientCert" ? tls.clientCAFile : nil
-                )
-            } catch {
-                throw SettingsError(description: error.description)
-            }
-        }
+        webConfigFile = flags.webConfigFile
+        tlsContext = try webConfig.tls.map(Self.tlsContext)
         guard flags.apiBaseURL.hasPrefix("https://") || flags.apiBaseURL.hasPrefix("http://"), flags.apiBaseURL.count > 8 else {
             throw SettingsError(description: "--api-base-url must be an http:// or https:// URL (got \"\(flags.apiBaseURL)\")")
         }
@@ -144,6 +146,7 @@ struct ExporterSettings: Sendable {
         logFormat = format
         demo = flags.demo
         configFile = flags.configFile
+        shard = try Self.shard(flags, environment: environment)
         if let configFile = flags.configFile {
             // The file names each workspace and its key; a flag for one of them would be ignored.
             for (given, flag) in [(flags.demo, "--demo"), (flags.apiKeyFile != nil, "--api-key-file"), (flags.workspaceName != "default", "--workspace-name")] where given {
@@ -151,22 +154,53 @@ struct ExporterSettings: Sendable {
             }
             apiKey = nil
         } else {
-            apiKey = flags.demo ? nil : try Self.apiKey(file: flags.apiKeyFile, environment: environment)
+            guard shard.count == 1 else {
+                throw SettingsError(description: "--shard.count \(shard.count) needs --config.file: shards split the workspaces of one configuration file")
+            }
+            if flags.demo {
+                apiKey = nil
+            } else if let file = flags.apiKeyFile {
+                // Read once here so a missing or empty file stops the start with one line.
+                do {
+                    _ = try APIKeySource.readKey(file)
+                } catch {
+                    throw SettingsError(description: "--api-key-file \(error)")
+                }
+                apiKeyFile = file
+                apiKey = nil
+            } else {
+                apiKey = try Self.apiKey(environment: environment)
+            }
         }
     }
 
-    static func apiKey(file: String?, environment: ProcessEnvironment) throws(SettingsError) -> APIKey {
-        if let file {
-            guard let contents = readSmallFile(file) else {
-                throw SettingsError(description: "--api-key-file \(file) cannot be read")
+    /// `--shard.index`/`--shard.count`, or the index from the pod name with `--shard.from-pod-name`.
+    static func shard(_ flags: ExporterCommand, environment: ProcessEnvironment) throws(SettingsError) -> ShardSelection {
+        var index = flags.shardIndex ?? 0
+        if flags.shardFromPodName {
+            guard flags.shardIndex == nil else {
+                throw SettingsError(description: "--shard.index and --shard.from-pod-name cannot be combined: give one")
             }
-            let key = contents.trimmingWhitespace
-            guard !key.isEmpty else { throw SettingsError(description: "--api-key-file \(file) is empty") }
-            guard !key.contains(where: \.isNewline) else {
-                throw SettingsError(description: "--api-key-file \(file) holds more than one line; it must hold only the key")
+            let podName = environment.lookup("POD_NAME").flatMap { $0.isEmpty ? nil : $0 }
+            guard let name = podName ?? environment.hostname() else {
+                throw SettingsError(description: "--shard.from-pod-name: POD_NAME is not set and the host name cannot be read")
             }
-            return APIKey(key)
+            guard let ordinal = ShardSelection.ordinal(fromPodName: name) else {
+                throw SettingsError(
+                    description: "--shard.from-pod-name: \(podName == nil ? "host name" : "POD_NAME") \"\(name)\" does not end in -<ordinal> as a StatefulSet pod's does"
+                )
+            }
+            index = ordinal
         }
+        do {
+            return try ShardSelection(index: index, count: flags.shardCount)
+        } catch {
+            let source = flags.shardFromPodName ? " (the ordinal from --shard.from-pod-name)" : ""
+            throw SettingsError(description: error.description + source)
+        }
+    }
+
+    static func apiKey(environment: ProcessEnvironment) throws(SettingsError) -> APIKey {
         if let key = environment.apiKey?.trimmingWhitespace, !key.isEmpty {
             return APIKey(key)
         }
@@ -182,6 +216,19 @@ struct ExporterSettings: Sendable {
         let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
         do {
             return try WebConfig.parse(text, file: path, baseDirectory: directory.isEmpty ? "/" : directory)
+        } catch {
+            throw SettingsError(description: error.description)
+        }
+    }
+
+    static func tlsContext(_ tls: WebConfig.TLS) throws(SettingsError) -> NIOSSLContext {
+        do {
+            return try ListenerTLS.makeContext(
+                certFile: tls.certFile,
+                keyFile: tls.keyFile,
+                minVersion: tls.minVersion,
+                clientCAFile: tls.clientAuthType == "RequireAndVerifyClientCert" ? tls.clientCAFile : nil
+            )
         } catch {
             throw SettingsError(description: error.description)
         }

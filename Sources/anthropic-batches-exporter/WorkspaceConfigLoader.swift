@@ -3,15 +3,37 @@ import BatchesExporter
 import ConfigFiles
 
 /// Turns the flags, or `--config.file` with the flags as defaults, into one ``WorkspaceSettings``
-/// per workspace, keys read and every value checked. Run at start-up and on every reload.
+/// per workspace this process polls (its shard of the file), keys read and every value
+/// checked. Run at start-up and on every reload.
 struct WorkspaceConfigLoader: Sendable {
     let defaults: ExporterSettings
     let environment: ProcessEnvironment
+    /// Where the key files' re-reads report (to the log and the error counter); attached once
+    /// logging and metrics are up.
+    let keyEvents = KeyFileEvents()
 
-    func load() throws(SettingsError) -> [WorkspaceSettings] {
+    struct Loaded: Sendable {
+        /// The workspaces of this shard.
+        var workspaces: [WorkspaceSettings]
+        /// How many workspaces the configuration lists, all shards together.
+        var configured: Int
+    }
+
+    /// - Parameter running: the workspaces polled now. A workspace that keeps its name and key
+    ///   file keeps its ``APIKeySource`` (its last good key and its error count), so a key file
+    ///   that is broken at the moment of a reload does not fail the reload: the running source
+    ///   goes on with the last good key. A new key file must be readable.
+    func load(reusing running: [WorkspaceSettings] = []) throws(SettingsError) -> Loaded {
         guard let path = defaults.configFile else {
-            guard let key = defaults.apiKey else { throw SettingsError(description: "no API key") }
-            return [workspace(name: defaults.workspaceName, key: key)]
+            let source: APIKeySource
+            if let file = defaults.apiKeyFile {
+                source = try keySource(file: file, workspace: defaults.workspaceName) { SettingsError(description: "--api-key-file \($0)") }
+            } else if let key = defaults.apiKey {
+                source = APIKeySource(key: key)
+            } else {
+                throw SettingsError(description: "no API key")
+            }
+            return Loaded(workspaces: [workspace(name: defaults.workspaceName, keySource: source)], configured: 1)
         }
         guard let text = ExporterSettings.readSmallFile(path, limit: 4 << 20) else {
             throw SettingsError(description: "--config.file \(path) cannot be read")
@@ -22,10 +44,32 @@ struct WorkspaceConfigLoader: Sendable {
         } catch {
             throw SettingsError(description: error.description)
         }
-        return try config.workspaces.map { entry throws(SettingsError) in try workspace(entry, file: path) }
+        var selected: [WorkspaceSettings] = []
+        for entry in config.workspaces {
+            // Every entry is checked, so all shards agree on whether a file is valid; only this
+            // shard's keys are read (another shard's key file need not even be mounted here).
+            let settings = try workspace(
+                entry, file: path, readKey: defaults.shard.selects(entry.name),
+                running: running.first { $0.name == entry.name }?.client.keySource
+            )
+            if let settings { selected.append(settings) }
+        }
+        return Loaded(workspaces: selected, configured: config.workspaces.count)
     }
 
-    private func workspace(_ entry: ExporterConfig.Workspace, file: String) throws(SettingsError) -> WorkspaceSettings {
+    private func keySource(file: String, workspace: String, describe: (APIKeySource.ReadError) -> SettingsError) throws(SettingsError) -> APIKeySource {
+        let events = keyEvents
+        do {
+            return try APIKeySource(file: file, observer: { event in events.report(workspace: workspace, event) })
+        } catch {
+            throw describe(error)
+        }
+    }
+
+    /// The entry's settings; `nil` (after every check but the key's) when `readKey` is false.
+    private func workspace(
+        _ entry: ExporterConfig.Workspace, file: String, readKey: Bool, running: APIKeySource?
+    ) throws(SettingsError) -> WorkspaceSettings? {
         func fail(_ line: Int?, _ problem: String) -> SettingsError {
             SettingsError(description: ConfigError(file: file, line: line, problem: "workspace \"\(entry.name)\": \(problem)").description)
         }
@@ -41,21 +85,20 @@ struct WorkspaceConfigLoader: Sendable {
                 throw fail(value.line, "\(key): \(error)")
             }
         }
-        let key: String
-        switch entry.keySource.value {
-        case .file(let path):
-            guard let contents = ExporterSettings.readSmallFile(path) else {
-                throw fail(entry.keySource.line, "api_key_file \(path) cannot be read")
+        // The key last: another shard's workspace is checked for everything else.
+        func keySource() throws(SettingsError) -> APIKeySource {
+            switch entry.keySource.value {
+            case .file(let path):
+                if let running, running.path == path { return running }
+                return try self.keySource(file: path, workspace: entry.name) { error in
+                    fail(entry.keySource.line, "api_key_file \(error)")
+                }
+            case .environment(let variable):
+                guard let value = environment.lookup(variable)?.trimmingWhitespace, !value.isEmpty else {
+                    throw fail(entry.keySource.line, "api_key_env \(variable) is not set")
+                }
+                return APIKeySource(key: APIKey(value))
             }
-            key = contents.trimmingWhitespace
-            guard !key.isEmpty, !key.contains(where: \.isNewline) else {
-                throw fail(entry.keySource.line, "api_key_file \(path) must hold exactly one key")
-            }
-        case .environment(let variable):
-            guard let value = environment.lookup(variable)?.trimmingWhitespace, !value.isEmpty else {
-                throw fail(entry.keySource.line, "api_key_env \(variable) is not set")
-            }
-            key = value
         }
         var scheme = defaults.authScheme
         if let text = entry.authScheme {
@@ -67,7 +110,7 @@ struct WorkspaceConfigLoader: Sendable {
         }
         if let budget = entry.maxRequestsPerMinute, budget.value < 0 { throw fail(budget.line, "max_requests_per_minute must be 0 or more") }
         if let maxBatches = entry.maxBatches, maxBatches.value < 0 { throw fail(maxBatches.line, "batch_metrics.max_batches must be 0 or more") }
-        var settings = workspace(name: entry.name, key: APIKey(key))
+        var settings = workspace(name: entry.name, keySource: APIKeySource(key: APIKey("")))
         settings.client.authScheme = scheme
         settings.client.workspaceID = entry.workspaceID
         settings.client.baseURL = entry.apiBaseURL?.value ?? defaults.apiBaseURL
@@ -80,11 +123,13 @@ struct WorkspaceConfigLoader: Sendable {
         )
         settings.poller.maxRequestsPerMinute = entry.maxRequestsPerMinute?.value ?? defaults.maxRequestsPerMinute
         settings.poller.maxBatchMetrics = entry.maxBatches?.value ?? defaults.maxBatchMetrics
+        guard readKey else { return nil }
+        settings.client.keySource = try keySource()
         return settings
     }
 
     /// One workspace with every value from the flags.
-    func workspace(name: String, key: APIKey) -> WorkspaceSettings {
+    func workspace(name: String, keySource: APIKeySource) -> WorkspaceSettings {
         WorkspaceSettings(
             poller: PollerConfiguration(
                 workspace: name,
@@ -96,7 +141,7 @@ struct WorkspaceConfigLoader: Sendable {
             ),
             client: BatchesClient.Configuration(
                 baseURL: defaults.apiBaseURL,
-                apiKey: key,
+                keySource: keySource,
                 authScheme: defaults.authScheme,
                 anthropicVersion: defaults.anthropicVersion,
                 pageLimit: defaults.pageSize,

@@ -140,6 +140,23 @@ public struct BatchLedger: Sendable {
 
     public init() {}
 
+    /// A ledger restored from saved parts (``entries`` oldest first, ``records``,
+    /// ``refreshedAt``); the index and the totals are rebuilt, not trusted from the file.
+    /// Returns `nil` when the parts contradict each other (a key twice, a record without entry).
+    public init?(restoring entries: [LedgerEntry], records: [UInt64: MessageBatch], refreshedAt: Double) {
+        var index = [UInt64: Int32](minimumCapacity: entries.count)
+        for (position, entry) in entries.enumerated() {
+            guard index.updateValue(Int32(position), forKey: entry.key) == nil else { return nil }
+        }
+        guard records.keys.allSatisfy({ index[$0] != nil }) else { return nil }
+        self.entries = entries
+        self.index = index
+        self.records = records
+        self.refreshedAt = refreshedAt
+        totals = recount()
+        version = 1
+    }
+
     public var count: Int { entries.count }
 
     /// Where a batch stands, oldest first; `nil` for a batch the ledger does not know.

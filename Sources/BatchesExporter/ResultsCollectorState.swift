@@ -16,6 +16,12 @@ public struct EndedBatch: Sendable, Equatable, Codable {
         self.endedAt = endedAt
     }
 
+    /// From the batch as listed; `fallbackEndedAt` (the time it was seen ended) stands in for
+    /// a missing `ended_at`.
+    public init(_ batch: MessageBatch, fallbackEndedAt: Double) {
+        self.init(id: batch.id, resultsURL: batch.resultsURL, requestCounts: batch.requestCounts, endedAt: batch.endedAt ?? fallbackEndedAt)
+    }
+
     enum CodingKeys: String, CodingKey {
         case id, resultsURL, endedAt, processing, succeeded, errored, canceled, expired
     }

@@ -476,3 +476,18 @@ final class LogCapture: Sendable {
         }
     }
 }
+
+@Suite("Ended batches handed to the collector")
+struct ResultsEndedBatchTests {
+    @Test("An ended batch carries the listed results_url, counts and ended_at, or the fallback time")
+    func fromListedBatch() {
+        let listed = MessageBatch(
+            id: "b", processingStatus: .ended, requestCounts: RequestCounts(succeeded: 2, expired: 1), endedAt: 42, resultsURL: "/v1/r"
+        )
+        let ended = EndedBatch(listed, fallbackEndedAt: 99)
+        #expect(ended == EndedBatch(id: "b", resultsURL: "/v1/r", requestCounts: RequestCounts(succeeded: 2, expired: 1), endedAt: 42))
+        var noTime = listed
+        noTime.endedAt = nil
+        #expect(EndedBatch(noTime, fallbackEndedAt: 99).endedAt == 99)
+    }
+}

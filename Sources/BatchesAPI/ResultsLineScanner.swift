@@ -230,14 +230,8 @@ public struct ResultsLineScanner: Sendable {
             switch state {
             case .string, .escape, .unicode:
                 if state == .string, stringRole.isSkipped {
-                    // The hot loop: most of a results file is model output inside strings.
-                    var position = index
-                    while position < count {
-                        let next = bytes[position]
-                        if next == 0x22 || next == 0x5C || next < 0x20 { break }
-                        position += 1
-                    }
-                    index = position
+                    // The hot path: most of a results file is model output inside strings.
+                    index = Self.skipStringContent(bytes, from: index)
                     guard index < count else { continue }
                     stringByte(bytes[index], onEvent)
                 } else {
@@ -256,6 +250,60 @@ public struct ResultsLineScanner: Sendable {
                 index += 1
             }
         }
+    }
+
+    /// The first position at or after `start` that a skipped string cannot pass by itself: a
+    /// quote, a control character, an escape cut by the chunk's end or a bad escape (or the
+    /// end). Eight bytes at a time while none of them is special; complete, valid escapes are
+    /// stepped over here too, since model output is full of `\n` and `\"`.
+    @inline(__always)
+    private static func skipStringContent(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
+        let count = bytes.count
+        guard let base = bytes.baseAddress else { return start }
+        var position = start
+        while true {
+            while position + 8 <= count {
+                let word = UnsafeRawPointer(base + position).loadUnaligned(as: UInt64.self)
+                if hasSpecialByte(word) { break }
+                position += 8
+            }
+            while position < count {
+                let byte = base[position]
+                if byte == 0x22 || byte == 0x5C || byte < 0x20 { break }
+                position += 1
+            }
+            guard position + 1 < count, base[position] == 0x5C else { return position }
+            switch base[position + 1] {
+            case 0x22, 0x5C, 0x2F, 0x62, 0x66, 0x6E, 0x72, 0x74:  // " \ / b f n r t
+                position += 2
+            case 0x75:  // u: four hex digits, all in this chunk
+                guard position + 6 <= count,
+                    isHex(base[position + 2]), isHex(base[position + 3]), isHex(base[position + 4]), isHex(base[position + 5])
+                else { return position }
+                position += 6
+            default:
+                return position
+            }
+        }
+    }
+
+    @inline(__always)
+    private static func isHex(_ byte: UInt8) -> Bool {
+        (byte >= 48 && byte <= 57) || (byte | 0x20 >= 97 && byte | 0x20 <= 102)
+    }
+
+    /// Whether any byte of `word` is `"`, `\` or below 0x20 (the classic SWAR tests: a byte
+    /// equal to c makes `word ^ c` zero; `(v - 0x01…) & ~v & 0x80…` flags a zero byte).
+    @inline(__always)
+    static func hasSpecialByte(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let quote = word ^ (ones &* 0x22)
+        let backslash = word ^ (ones &* 0x5C)
+        let quoteZero = (quote &- ones) & ~quote
+        let backslashZero = (backslash &- ones) & ~backslash
+        let control = (word &- ones &* 0x20) & ~word
+        return (quoteZero | backslashZero | control) & highs != 0
     }
 
     /// Scans the next chunk given as bytes.

@@ -179,6 +179,11 @@ struct ResultsLineScannerTests {
             #"{"result":{"n":12"#,
             "{\"n\":1.",
             "\"just a string\"",
+            #"{"custom_id":"a\qb","result":{"type":"x"}}"#,
+            #"{"custom_id":"\u12G4","result":{"type":"x"}}"#,
+            #"{"custom_id":"\u12"#,
+            "{\"custom_id\":\"tab\there\",\"result\":{\"type\":\"x\"}}",
+            "{\"custom_id\":\"nul\u{0}here\",\"result\":{\"type\":\"x\"}}",
             "42",
         ]
     )

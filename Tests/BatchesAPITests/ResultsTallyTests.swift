@@ -1,5 +1,6 @@
-import BatchesAPI
 import Testing
+
+@testable import BatchesAPI
 
 @Suite("Tallying results lines per batch")
 struct ResultsTallyTests {
@@ -83,5 +84,23 @@ struct ResultsTallyTests {
         let encoded = "\(tally)"
         #expect(!encoded.contains("private"))
         #expect(tally.bytes > 0)
+    }
+}
+
+@Suite("The scanner's eight-bytes-at-a-time test")
+struct ResultsSWARTests {
+    @Test("hasSpecialByte flags a word exactly when one of its bytes is a quote, a backslash or a control character")
+    func matchesBytewise() {
+        var random = SeededRandom(seed: 42)
+        let interesting: [UInt8] = [0x00, 0x1F, 0x20, 0x21, 0x22, 0x23, 0x5B, 0x5C, 0x5D, 0x7F, 0x80, 0xA2, 0xDC, 0xFF, 0x41]
+        var flagged = 0
+        for _ in 0..<200_000 {
+            let bytes = (0..<8).map { _ in interesting.randomElement(using: &random)! }
+            let word = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+            let expected = bytes.contains { $0 == 0x22 || $0 == 0x5C || $0 < 0x20 }
+            #expect(ResultsLineScanner.hasSpecialByte(word) == expected, "\(bytes)")
+            if expected { flagged += 1 }
+        }
+        #expect(flagged > 10_000 && flagged < 200_000)
     }
 }

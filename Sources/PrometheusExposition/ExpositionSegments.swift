@@ -5,9 +5,12 @@ import NIOCore
 public struct FamilyGroup: Sendable {
     /// Unique within the source, e.g. "health", "batches", "per_batch".
     public var key: String
-    /// The caller bumps it whenever the group's families change.
+    /// The caller bumps it whenever the group's families change. It must never repeat for
+    /// different families of the same source and key, including across a restarted poller:
+    /// take it from `ExpositionPublisher.makeVersion()` rather than a counter per poller.
     public var version: UInt64
-    /// Called only when the version differs from the cached one.
+    /// Called only when the version differs from the cached one, at render time (possibly on
+    /// another thread, under the render lock): it must not call back into the publisher.
     public var build: @Sendable () -> [MetricFamily]
 
     public init(key: String, version: UInt64, build: @escaping @Sendable () -> [MetricFamily]) {

@@ -1,17 +1,18 @@
-// Every file generated from the mixin, by path from the repository root.
+// Every file generated from the mixin, by path from the repository root, without
+// its final newline, which `jsonnet -S -m` adds to every file it writes:
 //   jsonnet -S -m . mixin/render.jsonnet      (what mixin/build.sh runs)
 // DeployTests renders this into a scratch directory and fails when a committed
 // file differs.
 local mixin = import 'mixin.libsonnet';
 local cfg = mixin._config;
 
-local yaml(value) = std.manifestYamlDoc(value, indent_array_in_object=true, quote_keys=false) + '\n';
+local yaml(value) = std.manifestYamlDoc(value, indent_array_in_object=true, quote_keys=false);
 local indent(text, n) =
   std.join('\n', [if line == '' then line else std.repeat(' ', n) + line for line in std.split(text, '\n')]);
 
 local alerts = yaml(mixin.prometheusAlerts);
 local dashboards = {
-  [name]: std.manifestJsonEx(mixin.grafanaDashboards[name], '  ') + '\n'
+  [name]: std.manifestJsonEx(mixin.grafanaDashboards[name], '  ')
   for name in std.objectFields(mixin.grafanaDashboards)
 };
 local generated(what) = |||
@@ -38,7 +39,7 @@ local generated(what) = |||
       apiVersion: 'monitoring.coreos.com/v1',
       kind: 'PrometheusRule',
       metadata: { name: 'anthropic-batches-exporter', labels: cfg.prometheusRuleLabels },
-    }) + 'spec:\n' + indent(alerts, 2),
+    }) + '\nspec:\n' + indent(alerts, 2),
 
   'deploy/kubernetes/grafana-dashboards.yaml':
     generated('the dashboards in dashboards/') + |||
@@ -55,7 +56,7 @@ local generated(what) = |||
         labels: cfg.grafanaDashboardLabels,
         annotations: { grafana_folder: cfg.grafanaFolder },
       },
-      data: dashboards,
+      data: { [name]: dashboards[name] + '\n' for name in std.objectFields(dashboards) },
     }),
 } + {
   ['dashboards/' + name]: dashboards[name]

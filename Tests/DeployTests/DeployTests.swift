@@ -1,13 +1,16 @@
 import Foundation
 import Testing
 
-// Checks of the operator-facing files in deploy/ and dashboards/: the Prometheus
-// configuration, the alerting rules and their unit tests (through promtool), the
-// Kubernetes PrometheusRule generated from the same rules, and the Grafana
-// dashboard's structure and queries.
+// Checks of the operator-facing files in deploy/ and dashboards/: the monitoring
+// mixin (mixin/) and the files generated from it, the Prometheus configuration, the
+// alerting rules and their unit tests (through promtool), the Kubernetes manifests,
+// and the Grafana dashboard's structure and queries.
 //
-// promtool comes from the Debian package `prometheus`, which the project's test
-// command installs: a missing promtool fails these tests, it does not skip them.
+// promtool comes from the Debian package `prometheus` and jsonnet from the package
+// `jsonnet`, which the project's test command installs: a missing one fails these
+// tests, it does not skip them. kubectl (for `kubectl kustomize`) is not packaged by
+// Debian: the overlay rendering test runs where it is installed and is reported as
+// skipped elsewhere.
 
 // MARK: - What the exporter exposes
 
@@ -36,6 +39,20 @@ private let exporterFamilies: Set<String> = [
     "anthropic_batches_exporter_api_budget_exhausted_total",
     "anthropic_batches_exporter_poll_interval_seconds",
     "anthropic_batches_exporter_build_info",
+    "anthropic_batches_exporter_api_budget_requests_per_minute",
+    "anthropic_batches_exporter_config_last_reload_successful",
+    "anthropic_batches_exporter_config_last_reload_success_timestamp_seconds",
+    // Agreed for this round (/work/notes/METRICS-NEW.md); the mixin's alerts and the
+    // dashboard's results row use them ahead of the code that exports them.
+    "anthropic_batches_exporter_shard_info",
+    "anthropic_batches_exporter_config_workspaces",
+    "anthropic_batches_exporter_shard_workspaces",
+    "anthropic_batches_exporter_api_key_file_errors_total",
+    "anthropic_message_batches_result_requests_total",
+    "anthropic_message_batches_errored_requests_total",
+    "anthropic_message_batches_tokens_total",
+    "anthropic_message_batches_stop_reasons_total",
+    "anthropic_message_batches_estimated_cost_usd_total",
     "process_cpu_seconds_total",
     "process_open_fds",
     "process_max_fds",
@@ -55,11 +72,13 @@ private let exporterSeriesNames: Set<String> = exporterFamilies.union(
     exporterHistograms.flatMap { [$0 + "_bucket", $0 + "_sum", $0 + "_count"] }
 )
 
-/// The alerts the brief asks for (the exporter failing to poll is two alerts:
-/// polls failing, and a snapshot gone stale).
+/// The alerts the mixin ships (the exporter failing to poll is two alerts: polls
+/// failing, and a snapshot gone stale while polls succeed).
 private let expectedAlerts: Set<String> = [
     "AnthropicBatchRequestsExpired",
     "AnthropicBatchErroredRatioHigh",
+    "AnthropicBatchInvalidRequestsHigh",
+    "AnthropicBatchMaxTokensStopsHigh",
     "AnthropicBatchNearExpiry",
     "AnthropicBatchStuckCanceling",
     "AnthropicBatchesExporterPollFailing",
@@ -67,9 +86,12 @@ private let expectedAlerts: Set<String> = [
     "AnthropicBatchesExporterAuthFailing",
     "AnthropicBatchesExporterRateLimited",
     "AnthropicBatchesExporterDown",
+    "AnthropicBatchesExporterConfigReloadFailed",
+    "AnthropicBatchesExporterBatchSeriesDropped",
+    "AnthropicBatchesExporterKeyFileErrors",
+    "AnthropicBatchesExporterWorkspaceExportedTwice",
+    "AnthropicBatchesExporterWorkspacesNotExported",
 ]
-
-private let runbookBase = "https://github.com/anthropic-batches-exporter/anthropic-batches-exporter#runbook-"
 
 // MARK: - Files
 
@@ -90,6 +112,7 @@ private func readRepoFile(_ relativePath: String) throws -> String {
 private let alertsPath = "deploy/prometheus/alerts.yml"
 private let prometheusRulePath = "deploy/kubernetes/prometheusrule.yaml"
 private let dashboardPath = "dashboards/anthropic-message-batches.json"
+private let dashboardConfigMapPath = "deploy/kubernetes/grafana-dashboards.yaml"
 
 private func ruleTestFiles() throws -> [URL] {
     let folder = repoFile("deploy/prometheus/tests")
@@ -128,6 +151,28 @@ private func findTool(_ name: String) -> URL? {
         }
     }
     return nil
+}
+
+private func jsonnet() throws -> URL {
+    guard let url = findTool("jsonnet") else {
+        throw ToolNotFound(
+            description: """
+                jsonnet is not installed (not found on PATH). It comes with the Debian package \
+                `jsonnet`: run `apt-get install -y jsonnet`. The project's test command installs it.
+                """
+        )
+    }
+    return url
+}
+
+/// Evaluates a jsonnet expression against the mixin (from the repository root) and
+/// decodes its JSON output.
+private func evaluateMixin(_ expression: String) throws -> Any {
+    let result = try run(try jsonnet(), ["-J", "mixin", "-e", expression])
+    guard result.status == 0 else {
+        throw ToolNotFound(description: "jsonnet failed on \(expression):\n\(result.output)")
+    }
+    return try JSONSerialization.jsonObject(with: Data(result.stdout.utf8), options: [.fragmentsAllowed])
 }
 
 private func promtool() throws -> URL {
@@ -189,7 +234,10 @@ private func alertBlocks(in text: String) -> [AlertBlock] {
     for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
         let trimmed = line.drop { $0 == " " }
         if trimmed.hasPrefix("- alert:") {
-            let name = trimmed.dropFirst("- alert:".count).trimmingCharacters(in: .whitespaces)
+            var name = trimmed.dropFirst("- alert:".count).trimmingCharacters(in: .whitespaces)
+            if name.count >= 2, name.hasPrefix("\""), name.hasSuffix("\"") {
+                name = String(name.dropFirst().dropLast())
+            }
             blocks.append(AlertBlock(name: name, lines: []))
         } else if trimmed.hasPrefix("- record:") || trimmed.hasPrefix("- name:") {
             blocks.append(AlertBlock(name: "", lines: []))
@@ -287,6 +335,7 @@ private struct Dashboard: Decodable {
         var datasource: DataSourceRef?
         var multi: Bool?
         var includeAll: Bool?
+        var allValue: String?
     }
     /// A variable's query: a plain string (datasource variables) or an object
     /// with a `query` string (query variables).
@@ -347,6 +396,9 @@ private func substitutingGrafanaVariables(_ expression: String) -> String {
         .replacingOccurrences(of: "$__interval", with: "1m")
         .replacingOccurrences(of: "$__range", with: "1d")
         .replacingOccurrences(of: "$workspace", with: ".*")
+        .replacingOccurrences(of: "$namespace", with: ".*")
+        .replacingOccurrences(of: "$cluster", with: ".*")
+        .replacingOccurrences(of: "$job", with: ".*")
 }
 
 // MARK: - Prometheus configuration and rules
@@ -391,13 +443,23 @@ struct PrometheusRulesTests {
     func alertsAreDocumented() throws {
         let blocks = alertBlocks(in: try readRepoFile(alertsPath))
         #expect(!blocks.isEmpty)
+        let readme = try readRepoFile("README.md")
+        let pattern = try #require(
+            try evaluateMixin("(import 'mixin.libsonnet')._config.runbookURLPattern") as? String
+        )
         for block in blocks {
+            // The runbook URL points at a README anchor: the heading must exist.
+            #expect(
+                readme.contains("\n### Runbook: \(block.name)\n"),
+                "README.md has no '### Runbook: \(block.name)' section for the runbook_url to point at"
+            )
             let summary = value(of: "summary", in: block) ?? ""
             #expect(!summary.isEmpty, "\(block.name) has no summary")
             #expect(value(of: "description", in: block) != nil, "\(block.name) has no description")
+            let runbook = pattern.replacingOccurrences(of: "%s", with: block.name.lowercased())
             #expect(
-                value(of: "runbook_url", in: block) == runbookBase + block.name.lowercased(),
-                "\(block.name): runbook_url must be \(runbookBase + block.name.lowercased())"
+                value(of: "runbook_url", in: block) == runbook,
+                "\(block.name): runbook_url must be \(runbook)"
             )
             let duration = value(of: "for", in: block) ?? ""
             #expect(
@@ -420,10 +482,11 @@ struct PrometheusRulesTests {
             for (index, line) in lines.enumerated() where line.hasPrefix("alertname:") {
                 let name = line.dropFirst("alertname:".count).trimmingCharacters(in: .whitespaces)
                 guard index + 1 < lines.count else { continue }
+                // `exp_alerts:` may carry a YAML anchor or be an alias of one.
                 let next = lines[index + 1]
                 if next == "exp_alerts: []" {
                     quiet.insert(name)
-                } else if next == "exp_alerts:" {
+                } else if next == "exp_alerts:" || next.hasPrefix("exp_alerts: &") || next.hasPrefix("exp_alerts: *") {
                     firing.insert(name)
                 }
             }
@@ -450,33 +513,71 @@ struct PrometheusRulesTests {
     }
 }
 
+// MARK: - The mixin
+
+@Suite("Monitoring mixin")
+struct MixinTests {
+    @Test("every file generated from the mixin is committed exactly as mixin/build.sh writes it")
+    func generatedFilesAreUpToDate() throws {
+        // render.jsonnet is an object of path -> content; jsonnet without -S prints it as JSON.
+        let rendered = try #require(
+            try evaluateMixin("import 'render.jsonnet'") as? [String: String],
+            "mixin/render.jsonnet is not an object of strings"
+        )
+        #expect(
+            Set(rendered.keys) == [alertsPath, prometheusRulePath, dashboardPath, dashboardConfigMapPath],
+            "mixin/render.jsonnet writes \(rendered.keys.sorted())"
+        )
+        for (path, content) in rendered.sorted(by: { $0.key < $1.key }) {
+            let committed = (try? readRepoFile(path)) ?? "<missing>"
+            // `jsonnet -S -m` ends every file it writes with a newline.
+            #expect(committed == content + "\n", "\(path) differs from the mixin's output: run mixin/build.sh")
+        }
+    }
+
+    @Test("mixin/build.sh rewrites the generated files without changing them")
+    func buildScriptIsIdempotent() throws {
+        let paths = [alertsPath, prometheusRulePath, dashboardPath, dashboardConfigMapPath]
+        let before = try paths.map(readRepoFile)
+        let result = try run(URL(fileURLWithPath: "/bin/sh"), ["mixin/build.sh"])
+        #expect(result.status == 0, "mixin/build.sh failed:\n\(result.output)")
+        #expect(try paths.map(readRepoFile) == before, "mixin/build.sh changed a committed file")
+    }
+
+    @Test("runbook URLs follow runbookURLPattern, which a projectURL setting fills in")
+    func runbookPatternIsConfigurable() throws {
+        let expression = """
+            local m = (import 'mixin.libsonnet') + { _config+:: { projectURL: 'https://git.test/x' } };
+            [r.annotations.runbook_url for g in m.prometheusAlerts.groups for r in g.rules]
+            """
+        let urls = try #require(try evaluateMixin(expression) as? [String])
+        #expect(urls.count == expectedAlerts.count)
+        for url in urls {
+            #expect(url.hasPrefix("https://git.test/x#runbook-anthropicbatch"), "unexpected runbook URL \(url)")
+        }
+    }
+
+    @Test("no alert aggregates the target labels away: every aggregation is `without`, or `by` with job")
+    func aggregationsKeepTargetLabels() throws {
+        for query in promQLValues(in: try readRepoFile(alertsPath)) {
+            for match in query.matches(of: /\b(sum|min|max|avg|count)\s+by\s*\(([^)]*)\)/) {
+                let labels = match.2.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                #expect(labels.contains("job"), "an aggregation drops job: \(match.0) in \(query)")
+            }
+        }
+    }
+}
+
 // MARK: - Kubernetes
 
 @Suite("Kubernetes manifests")
 struct KubernetesTests {
-    @Test("prometheusrule.yaml is what generate-prometheusrule.sh makes of alerts.yml")
-    func prometheusRuleIsRegenerated() throws {
-        let scratch = try makeScratchDirectory()
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        let output = scratch.appendingPathComponent("prometheusrule.yaml")
-        let result = try run(
-            URL(fileURLWithPath: "/bin/sh"),
-            ["deploy/kubernetes/generate-prometheusrule.sh", output.path]
-        )
-        #expect(result.status == 0, "generate-prometheusrule.sh failed:\n\(result.output)")
-        let regenerated = try String(contentsOf: output, encoding: .utf8)
-        #expect(
-            regenerated == (try readRepoFile(prometheusRulePath)),
-            "deploy/kubernetes/prometheusrule.yaml is out of date: run deploy/kubernetes/generate-prometheusrule.sh"
-        )
-    }
-
     @Test("the PrometheusRule's spec holds alerts.yml's groups line for line, and promtool accepts them")
     func prometheusRuleCarriesTheSameRules() throws {
         // Independent of the script: undo the two-space indentation under spec:
         // and compare with alerts.yml from its groups: line on.
         let rule = try readRepoFile(prometheusRulePath)
-        #expect(rule.contains("kind: PrometheusRule"))
+        #expect(rule.contains("kind: \"PrometheusRule\""))
         let ruleLines = rule.split(separator: "\n", omittingEmptySubsequences: false)
         let specIndex = try #require(ruleLines.firstIndex(of: "spec:"), "no spec: line in \(prometheusRulePath)")
         let spec = ruleLines[(specIndex + 1)...].map { line -> String in
@@ -495,6 +596,48 @@ struct KubernetesTests {
         let check = try run(try promtool(), ["check", "rules", extracted.path])
         #expect(check.status == 0, "promtool rejects the PrometheusRule's rules:\n\(check.output)")
         #expect(promtoolRuleCount(check.output) == expectedAlerts.count)
+    }
+
+    @Test(
+        "kubectl kustomize renders every overlay, with a registry image and no :latest",
+        .enabled(if: findTool("kubectl") != nil, "kubectl is not installed (Debian does not package it)")
+    )
+    func overlaysRender() throws {
+        let kubectl = try #require(findTool("kubectl"))
+        for overlay in ["deploy/kubernetes", "deploy/kubernetes/sharded"] {
+            let result = try run(kubectl, ["kustomize", overlay])
+            #expect(result.status == 0, "kubectl kustomize \(overlay) failed:\n\(result.output)")
+            let images = result.stdout.matches(of: /\n\s+image:\s*(\S+)/).map { String($0.1) }
+            #expect(!images.isEmpty, "\(overlay) renders no container image")
+            for image in images {
+                // A bare name resolves to Docker Hub's library, where no such image exists.
+                let registry = image.split(separator: "/").first.map(String.init) ?? ""
+                #expect(image.contains("/") && registry.contains("."), "\(overlay): image \(image) names no registry")
+                #expect(!image.hasSuffix(":latest"), "\(overlay): image \(image) is :latest")
+            }
+        }
+        let base = try run(kubectl, ["kustomize", "deploy/kubernetes"])
+        #expect(base.stdout.contains("kind: PrometheusRule"))
+        #expect(base.stdout.contains("grafana_dashboard: \"1\""), "the dashboards ConfigMap is not rendered")
+    }
+
+    @Test("the Grafana dashboards ConfigMap carries the sidecar label and the dashboard JSON")
+    func dashboardConfigMap() throws {
+        let text = try readRepoFile(dashboardConfigMapPath)
+        #expect(text.contains("kind: \"ConfigMap\""))
+        #expect(text.contains("grafana_dashboard: \"1\""))
+        #expect(text.contains("  anthropic-message-batches.json: |\n"))
+        // The embedded JSON, de-indented, is the dashboard file.
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        let start = try #require(lines.firstIndex(of: "  anthropic-message-batches.json: |"))
+        var json: [String] = []
+        for line in lines[(start + 1)...] {
+            guard line.hasPrefix("    ") || line.isEmpty else { break }
+            json.append(String(line.dropFirst(min(4, line.count))))
+        }
+        let embedded = json.joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
+        let file = try readRepoFile(dashboardPath).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(embedded == file)
     }
 
     @Test("kustomization.yaml includes every manifest in deploy/kubernetes")
@@ -529,12 +672,24 @@ struct DashboardTests {
         #expect(datasource.type == "datasource")
         #expect(datasource.query?.text == "prometheus")
 
-        let workspace = try #require(variables.first { $0.name == "workspace" }, "no workspace variable")
-        #expect(workspace.type == "query")
-        #expect(workspace.datasource?.uid == "${datasource}")
-        let query = workspace.query?.text ?? ""
-        #expect(query.contains("workspace"))
-        #expect(metricNames(in: query).isSubset(of: exporterSeriesNames), "unknown metric in \(query)")
+        for name in ["cluster", "namespace", "job", "workspace"] {
+            let variable = try #require(variables.first { $0.name == name }, "no \(name) variable")
+            #expect(variable.type == "query")
+            #expect(variable.datasource?.uid == "${datasource}")
+            #expect(variable.includeAll == true, "\(name) has no All option")
+            #expect(variable.multi == true, "\(name) is not multi-value")
+            // All must also match series without the label (no cluster label, say).
+            #expect(variable.allValue == ".*", "\(name)'s All value is not .*")
+            let query = variable.query?.text ?? ""
+            #expect(query.hasPrefix("label_values("), "\(name): \(query)")
+            #expect(query.hasSuffix(", \(name))"), "\(name) does not list its own label: \(query)")
+            #expect(metricNames(in: query).isSubset(of: exporterSeriesNames), "unknown metric in \(query)")
+        }
+        // Each variable narrows the ones after it.
+        let workspaceQuery = variables.first { $0.name == "workspace" }?.query?.text ?? ""
+        for before in ["$cluster", "$namespace", "$job"] {
+            #expect(workspaceQuery.contains(before), "the workspace variable ignores \(before)")
+        }
     }
 
     @Test("every panel has a title, unique id and a place on the 24-column grid")
@@ -561,7 +716,9 @@ struct DashboardTests {
                 let expr = (target.expr ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
                 #expect(!expr.isEmpty, "\(title) has a query without expr")
                 #expect(target.datasource?.uid == "${datasource}", "a query of \(title) does not use ${datasource}")
-                #expect(expr.contains("$workspace"), "a query of \(title) ignores the workspace variable: \(expr)")
+                for variable in ["$workspace", "$job", "$namespace", "$cluster"] {
+                    #expect(expr.contains(variable), "a query of \(title) ignores \(variable): \(expr)")
+                }
             }
         }
     }

@@ -13,7 +13,12 @@ struct PrometheusEndToEndTests {
     /// expression must return at least one sample with a value that is not NaN.
     /// Dashboard expressions allowed to return no data in this scenario. None today: every
     /// panel must show something against a freshly started exporter.
-    static let allowedEmpty: [(contains: String, reason: String)] = []
+    static let allowedEmpty: [(contains: String, reason: String)] = [
+        ("anthropic_message_batches_errored_requests_total", "the results row (issue 13): not exported yet"),
+        ("anthropic_message_batches_stop_reasons_total", "the results row (issue 13): not exported yet"),
+        ("anthropic_message_batches_tokens_total", "the results row (issue 13): not exported yet"),
+        ("anthropic_message_batches_estimated_cost_usd_total", "needs --results.prices-file, which this test does not give"),
+    ]
 
     @Test("Prometheus scrapes the exporter, every dashboard query returns data, and expired requests raise the alert")
     func dashboardQueriesAndExpiredAlert() async throws {
@@ -147,6 +152,11 @@ private enum DashboardQueries {
         ("$__range_s", "3600"),
         ("$__range", "1h"),
         ("$workspace", "default"),
+        // All of these (the dashboard's `All` value): this Prometheus adds no cluster
+        // or namespace label, and `.*` also matches a missing one.
+        ("$namespace", ".*"),
+        ("$cluster", ".*"),
+        ("$job", ".*"),
     ]
 
     static func substitutingVariables(_ expression: String) -> String {

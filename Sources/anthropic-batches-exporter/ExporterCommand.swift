@@ -106,6 +106,9 @@ struct ExporterCommand: AsyncParsableCommand {
     @Option(name: .customLong("batch-metrics.ended-retention"), help: "How long an ended batch keeps its own series after ended_at.")
     var endedRetention = "24h"
 
+    @Option(name: .customLong("storage.path"), help: "Directory to keep each workspace's state in across restarts (lifecycle counters, what is known of each batch); created with mode 0700 if missing. Without it, every start begins fresh.")
+    var storagePath: String?
+
     @Option(name: .customLong("log.level"), help: "Only log messages at or above this level: debug, info, warn, error.")
     var logLevel = "info"
 

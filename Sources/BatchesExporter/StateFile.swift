@@ -387,3 +387,17 @@ private struct Payload: Codable {
         )
     }
 }
+
+extension StateFile {
+    /// The results collector's state as the JSON of ``SavedWorkspaceState/results``; `nil`
+    /// if it cannot be encoded (then the collector starts fresh after a restart).
+    public static func encodeResults(_ state: ResultsCollectorState) -> Data? {
+        try? JSONEncoder().encode(state)
+    }
+
+    /// The results collector's state from ``SavedWorkspaceState/results``; `nil` for none or
+    /// for JSON this version cannot read.
+    public static func decodeResults(_ data: Data?) -> ResultsCollectorState? {
+        data.flatMap { try? JSONDecoder().decode(ResultsCollectorState.self, from: $0) }
+    }
+}

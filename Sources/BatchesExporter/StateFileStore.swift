@@ -132,6 +132,10 @@ public final class StateFileStore: Sendable {
         case restored(SavedWorkspaceState)
         /// The file was refused (the reason was logged); start fresh.
         case refused(StateFileError)
+
+        public var restoredState: SavedWorkspaceState? {
+            if case .restored(let state) = self { state } else { nil }
+        }
     }
 
     public let path: String

@@ -18,6 +18,13 @@ public struct BatchLifecycle: Sendable, Equatable {
 
     public init() {}
 
+    /// Counters restored from a saved state (``StateFile``), continuing where they stopped.
+    public init(endedBatches: UInt64, endedRequests: RequestCounts, processingDurations: HistogramCounts) {
+        self.endedBatches = endedBatches
+        self.endedRequests = endedRequests
+        self.processingDurations = processingDurations
+    }
+
     /// Counts batches the ledger found newly ended.
     public mutating func count(_ newlyEnded: [MessageBatch]) {
         for batch in newlyEnded {

@@ -65,6 +65,10 @@ public final class WorkspacePoller: Service, Sendable {
         var healthVersion: UInt64 = 0
         var resync: ResyncProgress?
         var lastFullReadStarted: ContinuousClock.Instant?
+        /// The same moment in wall time, for the state file (``StateFileStore``).
+        var lastFullReadWall: Double?
+        /// What the state file was last told about: see ``saveState(final:)``.
+        var savedSignature: [UInt64] = []
         var rateLimits: [String: Double] = [:]
     }
 
@@ -94,6 +98,10 @@ public final class WorkspacePoller: Service, Sendable {
     private let logger: Logger
     private let now: @Sendable () -> Double
     private let exporterStartedAt: Double
+    /// Batches first seen already ended count if they ended after this: the exporter's start,
+    /// or the first run's start when the state came from `--storage.path`.
+    private let countEndedAfter: Double
+    private let stateStore: StateFileStore?
     private let state: Mutex<State>
     /// Downloads and counts the results of batches seen ending; `nil` unless results are on.
     private let results: ResultsCollector?
@@ -111,7 +119,8 @@ public final class WorkspacePoller: Service, Sendable {
         logger: Logger,
         exporterStartedAt: Double,
         results: (configuration: ResultsCollector.Configuration, downloader: any ResultsDownloading)? = nil,
-        now: @escaping @Sendable () -> Double
+        now: @escaping @Sendable () -> Double,
+        stateStore: StateFileStore? = nil
     ) {
         self.configuration = configuration
         self.client = client
@@ -122,6 +131,12 @@ public final class WorkspacePoller: Service, Sendable {
         self.logger = logger
         self.now = now
         self.exporterStartedAt = exporterStartedAt
+        // Loaded here, not in run(), so the results collector below starts from its part. On a
+        // reload the previous poller may still save after this: the file read here is then up
+        // to one save interval old, which counts like a restart after a crash (README).
+        let saved = stateStore?.load().restoredState
+        countEndedAfter = saved?.countEndedAfter ?? exporterStartedAt
+        self.stateStore = stateStore
         state = Mutex(State())
         let budget = self.budget
         self.results = results.map { results in
@@ -137,14 +152,19 @@ public final class WorkspacePoller: Service, Sendable {
                     }
                 },
                 logger: logger,
-                now: now
+                now: now,
+                restoring: StateFile.decodeResults(saved?.results)
             )
         }
+        if let saved { restore(saved) }
     }
 
     /// Polls until shutdown; the results collector, when on, downloads beside the polls in
     /// the same task group, so it stops with them.
     public func run() async throws {
+        // Also when cancelled (a reload replacing this poller): the successor loads this file.
+        // After the results collector stopped, so its last state is in it.
+        defer { saveState(final: true) }
         await withDiscardingTaskGroup { group in
             if let results {
                 group.addTask { await results.run() }
@@ -160,6 +180,7 @@ public final class WorkspacePoller: Service, Sendable {
             let keyUsed = client.configuration.keySource.current()
             await pollOnce()
             await continueResync()
+            saveState(final: false)
             let (delay, keyRefused) = state.withLock {
                 (
                     $0.health.delayBeforeNextPoll(interval: configuration.pollInterval, lastPollTook: ContinuousClock.now - started),
@@ -196,7 +217,7 @@ public final class WorkspacePoller: Service, Sendable {
     /// The lifecycle and retention rules as of `now`.
     private func context(now: Double) -> LedgerContext {
         LedgerContext(
-            countEndedAfter: exporterStartedAt,
+            countEndedAfter: countEndedAfter,
             now: now,
             endedRetention: configuration.maxBatchMetrics > 0 ? configuration.endedRetention.inSeconds : nil
         )
@@ -279,6 +300,7 @@ public final class WorkspacePoller: Service, Sendable {
                     record(adopted.corrections, into: &state)
                     state.hasListing = true
                     state.lastFullReadStarted = started
+                    state.lastFullReadWall = completedAt - duration.inSeconds
                     state.resync = nil
                 case .incremental(let fresh, let covering):
                     let applied = state.ledger.apply(walk: fresh, covering: covering, context: context)
@@ -381,6 +403,7 @@ public final class WorkspacePoller: Service, Sendable {
                 )
                 record(adopted.corrections, into: &state)
                 state.lastFullReadStarted = progress.started
+                state.lastFullReadWall = completedAt - (ContinuousClock.now - progress.started).inSeconds
                 afterChange(&state, newlyEnded: adopted.newlyEnded, context: context, at: completedAt)
             } else if let failure, failure.reason != .deferred, failure.reason != .cancelled {
                 // Start over next time: a half-read resync after an error cannot be trusted.
@@ -396,6 +419,55 @@ public final class WorkspacePoller: Service, Sendable {
         } else if let failure, failure.reason != .deferred, failure.reason != .cancelled {
             logger.warning("Full resync failed; it will start over", metadata: ["reason": "\(failure.reason.rawValue)", "error": "\(failure)"])
         }
+    }
+
+    // MARK: - State across restarts
+
+    /// Takes the state saved by an earlier run, if `--storage.path` has one: the ledger (so the
+    /// first poll is incremental), the counters (they continue), and the first run's start (so
+    /// a batch created and ended while the exporter was down counts once).
+    private func restore(_ saved: SavedWorkspaceState) {
+        let wallNow = now()
+        let context = self.context(now: wallNow)
+        state.withLock { state in
+            state.ledger = saved.ledger
+            state.hasListing = saved.lastFullReadAt != nil
+            state.lifecycle = saved.lifecycle
+            state.lifecycleVersion &+= 1
+            state.corrections = saved.corrections
+            state.lastFullReadWall = saved.lastFullReadAt
+            // The resync falls due when it would have had the exporter kept running.
+            state.lastFullReadStarted = saved.lastFullReadAt.map { ContinuousClock.now - .seconds(max(0, wallNow - $0)) }
+            afterChange(&state, newlyEnded: [], context: context, at: wallNow)
+            state.savedSignature = signature(of: state)
+        }
+    }
+
+    /// Moves whenever something the state file holds has changed.
+    private func signature(of state: State) -> [UInt64] {
+        [state.ledger.version, state.lifecycleVersion, state.corrections.values.reduce(0, &+), results?.version ?? 0]
+    }
+
+    /// Saves the state after a poll that changed it, on the store's cadence, and always at the
+    /// end of ``run()``. The copy is taken under the lock (copy-on-write: cheap); encoding and
+    /// writing happen outside it.
+    private func saveState(final: Bool) {
+        guard let stateStore else { return }
+        let wallNow = now()
+        let snapshot = state.withLock { state -> SavedWorkspaceState? in
+            guard state.hasListing else { return nil }
+            let signature = signature(of: state)
+            let changed = signature != state.savedSignature
+            state.savedSignature = signature
+            guard stateStore.isDue(changed: changed, now: wallNow) || final else { return nil }
+            return SavedWorkspaceState(
+                ledger: state.ledger, lifecycle: state.lifecycle, corrections: state.corrections,
+                countEndedAfter: countEndedAfter, lastFullReadAt: state.lastFullReadWall
+            )
+        }
+        guard var snapshot else { return }
+        snapshot.results = results.flatMap { StateFile.encodeResults($0.savedState) }
+        stateStore.save(snapshot, now: wallNow)
     }
 
     /// Publishes the current state again, without a new poll result.
@@ -423,6 +495,7 @@ public final class WorkspacePoller: Service, Sendable {
         let pollInterval = configuration.pollInterval
         let requestsPerMinute = configuration.maxRequestsPerMinute
         let (health, rateLimits, corrections, exhausted) = (state.health, state.rateLimits, state.corrections, budget.exhausted)
+        let storage = stateStore?.families(workspace: workspace) ?? []
         var groups = [
             FamilyGroup(key: "health", version: state.healthVersion) {
                 WorkspaceMetrics.healthFamilies(workspace: workspace, health: health, pollInterval: pollInterval)
@@ -430,6 +503,7 @@ public final class WorkspacePoller: Service, Sendable {
                         workspace: workspace, exhausted: exhausted, requestsPerMinute: requestsPerMinute, rateLimits: rateLimits
                     )
                     + WorkspaceMetrics.correctionFamilies(workspace: workspace, corrections: corrections)
+                    + storage
             }
         ]
         let lifecycle = state.lifecycle

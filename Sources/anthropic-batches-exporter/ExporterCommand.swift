@@ -106,6 +106,9 @@ struct ExporterCommand: AsyncParsableCommand {
     @Option(name: .customLong("batch-metrics.ended-retention"), help: "How long an ended batch keeps its own series after ended_at.")
     var endedRetention = "24h"
 
+    @Option(name: .customLong("storage.path"), help: "Directory to keep each workspace's state in across restarts (lifecycle counters, what is known of each batch); created with mode 0700 if missing. Without it, every start begins fresh.")
+    var storagePath: String?
+
     @Flag(name: .customLong("results.enabled"), help: "Download the results file of every batch seen ending and count results, errors by type, tokens, stop reasons and (with --results.prices-file) estimated cost by model. Keeps no content. Per workspace in --config.file: results: true.")
     var resultsEnabled = false
 

@@ -84,7 +84,20 @@ struct ExporterRuntime {
                         ),
                         http
                     ) : nil,
-                now: wallClockNow
+                now: wallClockNow,
+                // With --storage.path: counters and what is known of each batch continue
+                // across restarts (a state saved for other settings is refused, and logged).
+                stateStore: settings.storagePath.map { directory in
+                    var storeLogger = logger
+                    storeLogger[metadataKey: "workspace"] = "\(workspace.name)"
+                    return StateFileStore(
+                        directory: directory,
+                        identity: WorkspaceIdentity(
+                            name: workspace.name, baseURL: workspace.client.baseURL, workspaceID: workspace.client.workspaceID
+                        ),
+                        logger: storeLogger
+                    )
+                }
             )
         }
         let globalMetrics = GlobalMetrics(publisher: publisher)

@@ -76,6 +76,9 @@ struct ExporterSettings: Sendable {
     var logLevel: Logger.Level
     var logFormat: LogFormat
     var demo: Bool
+    /// `--storage.path`: the directory of the workspaces' state files, created and checked
+    /// writable at start; `nil` keeps no state across restarts.
+    var storagePath: String?
     /// `--config.file`: the workspaces to poll, re-read on SIGHUP and POST /-/reload.
     var configFile: String?
 
@@ -178,6 +181,14 @@ struct ExporterSettings: Sendable {
         logFormat = format
         demo = flags.demo
         configFile = flags.configFile
+        if let path = flags.storagePath {
+            do {
+                try StateFileIO.prepareDirectory(path)
+            } catch {
+                throw SettingsError(description: error.description)
+            }
+        }
+        storagePath = flags.storagePath
         shard = try Self.shard(flags, environment: environment)
         if let configFile = flags.configFile {
             // The file names each workspace and its key; a flag for one of them would be ignored.

@@ -11,6 +11,8 @@ struct ScheduledEvent {
         case expire
         /// 29 days after creation: results are no longer downloadable.
         case archive
+        /// A scripted batch ends as its script says (``ScriptedBatch``).
+        case scriptedEnd
     }
 
     var time: Double

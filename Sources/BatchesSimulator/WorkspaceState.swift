@@ -174,6 +174,8 @@ struct WorkspaceState {
     private(set) var resultsBaseURL: String
     /// Per-batch results settings (long lines, large files, another host).
     private var resultsProfiles: [String: ResultsProfile] = [:]
+    /// Final counts of scripted batches that have not ended yet.
+    private var scriptedEndings: [String: RequestCounts] = [:]
     private var events = EventQueue()
     private var nextArrival: Double?
     private var processedUntil: Double
@@ -197,6 +199,7 @@ struct WorkspaceState {
         resolvedStart = now
         processedUntil = now
         seedInitialBatches(now: now)
+        seedScriptedBatches(now: now)
         if let dynamics = configuration.dynamics, dynamics.arrivalsPerHour > 0 {
             nextArrival = now + rng.exponential(mean: 3600 / dynamics.arrivalsPerHour)
         }
@@ -271,6 +274,11 @@ struct WorkspaceState {
             end(at: index, time: event.time, counts: expiredMix(size))
         case (.expire, .canceling):
             end(at: index, time: event.time, counts: canceledMix(size))
+        case (.scriptedEnd, .inProgress), (.scriptedEnd, .canceling):
+            guard let counts = scriptedEndings.removeValue(forKey: batch.id) else { break }
+            // A script may keep a batch going past its simulated expiry (see ScriptedBatch);
+            // its timestamps still say it ended by its expires_at.
+            end(at: index, time: min(event.time, batch.expiresAt), counts: counts)
         case (.archive, .ended) where batch.archivedAt == nil:
             var archived = batch
             archived.archivedAt = event.time
@@ -461,6 +469,28 @@ struct WorkspaceState {
             } else {
                 planLifecycle(of: batch, notBefore: now)
             }
+        }
+    }
+
+    /// Adds the configuration's scripted batches (sizes from their end counts; a script with
+    /// `processing` left over, or ending before now, is taken as given) and schedules their ends.
+    private mutating func seedScriptedBatches(now: Double) {
+        for script in configuration.scriptedBatches {
+            let size = script.endCounts.total
+            guard size > 0 else { continue }
+            var batch = SimulatedBatch(
+                id: freshID(),
+                processingStatus: .inProgress,
+                requestCounts: RequestCounts(processing: size),
+                createdAt: now - script.createdBeforeStart
+            )
+            if let canceledBefore = script.cancelInitiatedBeforeStart {
+                batch.processingStatus = .canceling
+                batch.cancelInitiatedAt = now - canceledBefore
+            }
+            insert([batch])
+            scriptedEndings[batch.id] = script.endCounts
+            events.schedule(.scriptedEnd, for: batch.id, at: now + max(0, script.endsAfterStart))
         }
     }
 

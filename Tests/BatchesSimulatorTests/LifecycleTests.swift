@@ -236,7 +236,9 @@ struct DemoConfigurationTests {
         let clock = ManualTimeSource()
         let workspace = SimulatedWorkspace(configuration: .demo(apiKey: testKey), timeSource: clock)
         let truth = workspace.truth()
-        #expect(truth.batches == 300 && truth.inProgress == 12)
+        // 300 seeded (12 in progress) and the scripted scenario: one canceling, the rest in progress.
+        let scripted = SimulatorConfiguration.demoScenario().count
+        #expect(truth.batches == 300 + scripted && truth.inProgress == 12 + scripted - 1 && truth.canceling == 1)
         let start = workspace.now
         clock.advance(by: 0.1)
         #expect(abs(workspace.now - start - 6) < 1e-6)

@@ -175,7 +175,7 @@ private enum DashboardQueries {
 
 /// `/usr/bin/prometheus` on a free loopback port, with its own configuration and storage in a
 /// fresh temporary directory that `terminate()` removes.
-private final class PrometheusServer {
+final class PrometheusServer {
     static let binary = URL(fileURLWithPath: "/usr/bin/prometheus")
 
     let process: ChildProcess

@@ -79,7 +79,7 @@ let package = Package(
         // The poll loop as a Service: poller, its state machine (clock injected), configuration.
         .target(
             name: "BatchesExporter",
-            dependencies: ["BatchesAPI", "PrometheusExposition", logging, serviceLifecycle],
+            dependencies: ["BatchesAPI", "PrometheusExposition", logging, serviceLifecycle, yams],
             swiftSettings: strictSettings
         ),
         // @main: flags -> Config -> ServiceGroup; nothing else.
@@ -97,6 +97,8 @@ let package = Package(
             dependencies: ["BatchesAPI", "BatchesExporter", "BatchesSimulator", "HTTPServing", "PrometheusExposition", nioCore],
             swiftSettings: strictSettings
         ),
+        // Results scanning throughput (MB/s on one core) and RSS while streaming >= 1 GB.
+        .executableTarget(name: "results-bench", dependencies: ["BatchesAPI"], swiftSettings: strictSettings),
         // The simulator as its own process, for integration tests and benchmarks.
         .executableTarget(
             name: "batches-simulator",

@@ -54,6 +54,7 @@ struct FastPageDecoder {
         var status: String?
         var counts: RequestCounts?
         var created, expires, ended, cancelInitiated, archived: Double?
+        var resultsURL: String?
         try object { decoder, key throws(GiveUp) in
             switch key {
             case "id": id = try decoder.string()
@@ -64,6 +65,7 @@ struct FastPageDecoder {
             case "ended_at": ended = try decoder.timestamp()
             case "cancel_initiated_at": cancelInitiated = try decoder.timestamp()
             case "archived_at": archived = try decoder.timestamp()
+            case "results_url": resultsURL = try decoder.optionalString()
             default: try decoder.skipValue()
             }
         }
@@ -76,7 +78,8 @@ struct FastPageDecoder {
             expiresAt: expires,
             endedAt: ended,
             cancelInitiatedAt: cancelInitiated,
-            archivedAt: archived
+            archivedAt: archived,
+            resultsURL: resultsURL
         )
     }
 

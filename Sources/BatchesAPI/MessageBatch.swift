@@ -10,6 +10,9 @@ public struct MessageBatch: Sendable, Equatable {
     public var endedAt: Double?
     public var cancelInitiatedAt: Double?
     public var archivedAt: Double?
+    /// `results_url` as the API gives it (absolute or relative); `nil` until the batch ends.
+    /// Not resolved or checked here: the results collector decides whether the key may go there.
+    public var resultsURL: String?
 
     public init(
         id: String,
@@ -19,7 +22,8 @@ public struct MessageBatch: Sendable, Equatable {
         expiresAt: Double? = nil,
         endedAt: Double? = nil,
         cancelInitiatedAt: Double? = nil,
-        archivedAt: Double? = nil
+        archivedAt: Double? = nil,
+        resultsURL: String? = nil
     ) {
         self.id = id
         self.processingStatus = processingStatus
@@ -29,6 +33,7 @@ public struct MessageBatch: Sendable, Equatable {
         self.endedAt = endedAt
         self.cancelInitiatedAt = cancelInitiatedAt
         self.archivedAt = archivedAt
+        self.resultsURL = resultsURL
     }
 }
 

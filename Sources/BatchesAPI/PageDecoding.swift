@@ -83,6 +83,7 @@ private struct WireBatch: Decodable {
         case endedAt = "ended_at"
         case cancelInitiatedAt = "cancel_initiated_at"
         case archivedAt = "archived_at"
+        case resultsURL = "results_url"
     }
 
     enum CountKeys: String, CodingKey {
@@ -112,7 +113,8 @@ private struct WireBatch: Decodable {
             expiresAt: try timestamp(.expiresAt),
             endedAt: try timestamp(.endedAt),
             cancelInitiatedAt: try timestamp(.cancelInitiatedAt),
-            archivedAt: try timestamp(.archivedAt)
+            archivedAt: try timestamp(.archivedAt),
+            resultsURL: try container.decodeIfPresent(String.self, forKey: .resultsURL)
         )
     }
 }

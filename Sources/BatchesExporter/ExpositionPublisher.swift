@@ -1,41 +1,49 @@
 import PrometheusExposition
 import Synchronization
 
-/// A named group of one source's families, re-rendered only when `version` changes.
-public struct FamilyGroup: Sendable {
-    /// Unique within the source, e.g. `health`, `batches`, `per_batch`.
-    public var key: String
-    /// The caller changes it whenever the group's families change.
-    public var version: UInt64
-    /// Called only when `version` differs from the one last published for `key`.
-    public var build: @Sendable () -> [MetricFamily]
-
-    public init(key: String, version: UInt64, build: @escaping @Sendable () -> [MetricFamily]) {
-        self.key = key
-        self.version = version
-        self.build = build
-    }
-}
-
 /// Combines what every workspace poller reports into one exposition and publishes it to the
-/// store the listener reads. Each poller replaces its own families whole, so a scrape sees
-/// each workspace's last complete poll, never a half-updated one.
+/// store the listener reads. Each poller replaces its own groups of families whole, so a scrape
+/// sees each workspace's last complete poll, never a half-updated one.
+///
+/// Rendering is incremental: each group is rendered (and compressed) only when its version
+/// changes, and a render assembles the body from the cached pieces (``ExpositionSegments``).
+/// A poll that changed only a workspace's small "health" group costs rendering that group and
+/// copying the body, not re-rendering and re-compressing every workspace's series.
 public final class ExpositionPublisher: Sendable {
-    private struct Source: Sendable {
-        var groups: [(key: String, version: UInt64, families: [MetricFamily])] = []
-        var lastSuccessAt: Double?
-
-        var families: [MetricFamily] { groups.flatMap(\.families) }
+    /// Where a source's families go in the body: constants, then globals, then workspaces by
+    /// name (the order the families of one name list their samples in).
+    private enum SourceID: Hashable, Comparable, Sendable {
+        case constants
+        case global
+        case workspace(String)
     }
 
-    private let sources = Mutex<[String: Source]>([:])
-    /// Families about the process rather than a workspace (the config's reload status).
-    private let globalFamilies = Mutex<[MetricFamily]>([])
-    private let constantFamilies: [MetricFamily]
+    private struct PublishedSource: Sendable {
+        /// Tells this incarnation of the workspace from one removed earlier under the same name.
+        var generation: UInt64
+        var groups: [FamilyGroup]
+        var lastSuccessAt: Double?
+    }
+
+    /// What the pollers last published: tiny, held only to copy in or out. Publishes and
+    /// scrapes (`perScrapeFamilies`) take only this lock, so neither waits on a render.
+    private struct Published: Sendable {
+        var workspaces: [String: PublishedSource] = [:]
+        /// Families about the process rather than a workspace (the config's reload status).
+        var global: FamilyGroup?
+        var generations: UInt64 = 0
+    }
+
+    private let published = Mutex<Published>(Published())
+    /// The rendered pieces. Held for a whole render, so renders run one at a time and each
+    /// one publishes a state no older than the one before.
+    private let segments = Mutex<ExpositionSegments<SourceID>>(ExpositionSegments())
+    private let constantGroup: FamilyGroup
+    private let versions = Atomic<UInt64>(0)
     private let store: ExpositionStore
     private let now: @Sendable () -> Double
     /// Renders at most once per `minimumRenderInterval`: with many workspaces polling, each
-    /// poll would otherwise re-render (and gzip) everyone's series, a cost that grows with the
+    /// poll would otherwise assemble (and copy) everyone's series, a cost that grows with the
     /// square of the number of workspaces. Changes arriving closer together are rendered
     /// together, at most this much later.
     private let minimumRenderInterval: Duration
@@ -57,46 +65,54 @@ public final class ExpositionPublisher: Sendable {
         now: @escaping @Sendable () -> Double
     ) {
         self.store = store
-        self.constantFamilies = constantFamilies
+        constantGroup = FamilyGroup(key: "constants", version: 0) { constantFamilies }
         self.minimumRenderInterval = minimumRenderInterval
         self.now = now
-        store.publish(RenderedExposition(families: constantFamilies))
+        renderCurrent()
     }
 
-    /// Replaces one workspace's families and re-renders. Rendering happens here (once per
-    /// poll, or once per second when polls come faster), and never on a scrape.
-    public func publish(workspace: String, families: [MetricFamily], lastSuccessAt: Double?) {
-        let version = UInt64.random(in: 0...UInt64.max)
-        publish(workspace: workspace, groups: [FamilyGroup(key: "all", version: version) { families }], lastSuccessAt: lastSuccessAt)
+    /// A version never handed out before by this publisher, for ``FamilyGroup/version``.
+    /// Using it (rather than a counter per poller) means a poller restarted for the same
+    /// workspace cannot repeat a version the previous one used for different families.
+    public func makeVersion() -> UInt64 {
+        versions.wrappingAdd(1, ordering: .relaxed).newValue
     }
 
-    /// Replaces one workspace's groups; a group whose version is unchanged keeps its families
-    /// without calling `build`, and a group left out is dropped.
+    /// Replaces one workspace's groups. A group whose version equals the one rendered last is
+    /// not built again; a group missing from `groups` is dropped. Rendering happens here (once
+    /// per poll, or once per second when polls come faster), and never on a scrape; the build
+    /// closures run then, at most once per version.
     public func publish(workspace: String, groups: [FamilyGroup], lastSuccessAt: Double?) {
-        sources.withLock { sources in
-            let old = sources[workspace]?.groups ?? []
-            var source = Source(lastSuccessAt: lastSuccessAt)
-            for group in groups {
-                if let cached = old.first(where: { $0.key == group.key && $0.version == group.version }) {
-                    source.groups.append(cached)
-                } else {
-                    source.groups.append((group.key, group.version, group.build()))
-                }
+        published.withLock { published in
+            let generation: UInt64
+            if let existing = published.workspaces[workspace] {
+                generation = existing.generation
+            } else {
+                published.generations += 1
+                generation = published.generations
             }
-            sources[workspace] = source
+            published.workspaces[workspace] = PublishedSource(generation: generation, groups: groups, lastSuccessAt: lastSuccessAt)
         }
         requestRender()
     }
 
+    /// Replaces one workspace's families as a single group rendered on every call, as before
+    /// there were groups.
+    public func publish(workspace: String, families: [MetricFamily], lastSuccessAt: Double?) {
+        publish(workspace: workspace, groups: [FamilyGroup(key: "families", version: makeVersion()) { families }], lastSuccessAt: lastSuccessAt)
+    }
+
     /// Drops a workspace that is no longer configured: its series leave the exposition.
     public func remove(workspace: String) {
-        _ = sources.withLock { $0.removeValue(forKey: workspace) }
+        _ = published.withLock { $0.workspaces.removeValue(forKey: workspace) }
         requestRender()
     }
 
-    /// Replaces the process-wide families that are not tied to a workspace.
+    /// Replaces the process-wide families that are not tied to a workspace. They change
+    /// rarely, so they are simply rendered again on every call.
     public func publishGlobal(_ families: [MetricFamily]) {
-        globalFamilies.withLock { $0 = families }
+        let group = FamilyGroup(key: "global", version: makeVersion()) { families }
+        published.withLock { $0.global = group }
         requestRender()
     }
 
@@ -129,17 +145,22 @@ public final class ExpositionPublisher: Sendable {
         }
     }
 
+    /// Brings the cached pieces up to date with what was published (building only groups
+    /// whose version changed), assembles the body and publishes it.
     private func renderCurrent() {
-        sources.withLock { render($0) }
-    }
-
-    /// Renders under the sources lock, so two workspaces finishing together cannot publish out
-    /// of order; a render takes milliseconds and polls are seconds apart.
-    private func render(_ sources: [String: Source]) {
-        let global = globalFamilies.withLock { $0 }
-        let merged = Self.merge([constantFamilies, global] + sources.keys.sorted().compactMap { sources[$0]?.families })
-        store.publish(RenderedExposition(families: merged))
-        renderedSuccess.store(sources.values.contains { $0.lastSuccessAt != nil }, ordering: .releasing)
+        segments.withLock { segments in
+            let current = published.withLock { $0 }
+            segments.update(source: .constants, groups: [constantGroup])
+            segments.update(source: .global, groups: current.global.map { [$0] } ?? [])
+            var present: Set<SourceID> = [.constants, .global]
+            for (name, source) in current.workspaces {
+                segments.update(source: .workspace(name), generation: source.generation, groups: source.groups)
+                present.insert(.workspace(name))
+            }
+            segments.retainSources(present)
+            store.publish(segments.assemble())
+            renderedSuccess.store(current.workspaces.values.contains { $0.lastSuccessAt != nil }, ordering: .releasing)
+        }
     }
 
     /// Whether the exposition served now includes a successful poll of some workspace.
@@ -151,9 +172,9 @@ public final class ExpositionPublisher: Sendable {
     /// every scrape: the age of each workspace's snapshot, and the process metrics.
     public func perScrapeFamilies() -> [MetricFamily] {
         let time = now()
-        let ages = sources.withLock { sources in
-            sources.keys.sorted().compactMap { name -> Sample? in
-                guard let lastSuccess = sources[name]?.lastSuccessAt else { return nil }
+        let ages = published.withLock { published in
+            published.workspaces.keys.sorted().compactMap { name -> Sample? in
+                guard let lastSuccess = published.workspaces[name]?.lastSuccessAt else { return nil }
                 return Sample([Label("workspace", name)], max(0, time - lastSuccess))
             }
         }
@@ -168,21 +189,5 @@ public final class ExpositionPublisher: Sendable {
             )
         }
         return families
-    }
-
-    /// Families with the same name, from several sources, joined so each name appears once
-    /// with all its samples together, as the exposition formats require.
-    static func merge(_ lists: [[MetricFamily]]) -> [MetricFamily] {
-        var merged: [String: MetricFamily] = [:]
-        var order: [String] = []
-        for family in lists.joined() {
-            if merged[family.name] == nil {
-                merged[family.name] = family
-                order.append(family.name)
-            } else {
-                merged[family.name]?.samples += family.samples
-            }
-        }
-        return order.compactMap { merged[$0] }
     }
 }

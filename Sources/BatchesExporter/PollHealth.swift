@@ -10,6 +10,8 @@ public struct PollHealth: Sendable {
 
     /// `nil` until the first poll finished.
     public private(set) var lastPollSucceeded: Bool?
+    /// Why the last poll failed; `nil` after a success.
+    public private(set) var lastFailure: BatchesAPIError.Reason?
     public private(set) var lastSuccessAt: Double?
     public private(set) var consecutiveFailures = 0
     /// API requests by (HTTP status or `error`, poll kind), retries included.
@@ -41,6 +43,7 @@ public struct PollHealth: Sendable {
 
     public mutating func recordSuccess(at time: Double, duration: Duration) {
         lastPollSucceeded = true
+        lastFailure = nil
         lastSuccessAt = time
         consecutiveFailures = 0
         pollDurations.observe(duration.inSeconds)
@@ -49,6 +52,7 @@ public struct PollHealth: Sendable {
     public mutating func recordFailure(_ reason: BatchesAPIError.Reason, duration: Duration) {
         guard Self.countedReasons.contains(reason) else { return }
         lastPollSucceeded = false
+        lastFailure = reason
         consecutiveFailures += 1
         pollErrors[reason, default: 0] += 1
         pollDurations.observe(duration.inSeconds)

@@ -25,6 +25,12 @@ public struct SlidingWindowBudget: Sendable {
         return oldest + window
     }
 
+    /// Requests that may still go in the window ending at `now`.
+    public mutating func free(at now: ContinuousClock.Instant) -> Int {
+        sent.removeAll { $0 <= now - window }
+        return max(0, limit - sent.count)
+    }
+
     /// Records a request sent at `now`. Call only when ``earliestSend(at:)`` said `now`.
     public mutating func record(at now: ContinuousClock.Instant) {
         sent.append(now)
@@ -45,12 +51,13 @@ public final class RequestBudget: Sendable {
     /// Times a poll or resync was spread out or deferred because the budget was spent.
     public var exhausted: UInt64 { exhaustedCount.load(ordering: .relaxed) }
 
-    /// Takes a slot now if one is free.
-    public func tryAcquire() -> Bool {
+    /// Takes a slot now if one is free, and if after taking it at least `reserve` more would
+    /// still be free: work that must never delay polls (results downloads) leaves them room.
+    public func tryAcquire(leaving reserve: Int = 0) -> Bool {
         window.withLock { budget in
             let now = ContinuousClock.now
             guard budget != nil else { return true }
-            guard budget!.earliestSend(at: now) <= now else { return false }
+            guard budget!.earliestSend(at: now) <= now, budget!.free(at: now) > reserve else { return false }
             budget!.record(at: now)
             return true
         }

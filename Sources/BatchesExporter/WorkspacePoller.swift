@@ -18,6 +18,8 @@ public struct PollerConfiguration: Sendable, Equatable {
     public var fullResyncInterval: Duration
     /// Requests per minute, retries included; 0 for no budget.
     public var maxRequestsPerMinute: Int
+    /// Download and count the results file of every batch seen ending.
+    public var results: Bool
 
     public init(
         workspace: String,
@@ -25,8 +27,10 @@ public struct PollerConfiguration: Sendable, Equatable {
         maxBatchMetrics: Int = 1000,
         endedRetention: Duration = .seconds(86_400),
         fullResyncInterval: Duration = .seconds(900),
-        maxRequestsPerMinute: Int = 20
+        maxRequestsPerMinute: Int = 20,
+        results: Bool = false
     ) {
+        self.results = results
         self.workspace = workspace
         self.pollInterval = pollInterval
         self.maxBatchMetrics = maxBatchMetrics
@@ -91,13 +95,22 @@ public final class WorkspacePoller: Service, Sendable {
     private let now: @Sendable () -> Double
     private let exporterStartedAt: Double
     private let state: Mutex<State>
+    /// Downloads and counts the results of batches seen ending; `nil` unless results are on.
+    private let results: ResultsCollector?
 
+    /// Requests a results download leaves free in the budget's window: a steady-state poll
+    /// needs one, and a retry or a second page should not wait behind downloads either.
+    static let budgetReservedForPolls = 3
+
+    /// - Parameter results: results downloads for this workspace (`--results.enabled`): the
+    ///   collector's settings and the transport it streams files over.
     public init(
         configuration: PollerConfiguration,
         client: BatchesClient,
         publisher: ExpositionPublisher,
         logger: Logger,
         exporterStartedAt: Double,
+        results: (configuration: ResultsCollector.Configuration, downloader: any ResultsDownloading)? = nil,
         now: @escaping @Sendable () -> Double
     ) {
         self.configuration = configuration
@@ -110,18 +123,61 @@ public final class WorkspacePoller: Service, Sendable {
         self.now = now
         self.exporterStartedAt = exporterStartedAt
         state = Mutex(State())
+        let budget = self.budget
+        self.results = results.map { results in
+            ResultsCollector(
+                configuration: results.configuration,
+                downloader: results.downloader,
+                requestHeaders: { client.resultsRequestHeaders() },
+                // One download is one request of the workspace's budget, taken only while the
+                // polls keep room: a download never makes a list poll wait.
+                gate: { _ throws(BatchesAPIError) in
+                    guard budget.tryAcquire(leaving: Self.budgetReservedForPolls) else {
+                        throw BatchesAPIError(reason: .deferred, message: "request budget kept for polls")
+                    }
+                },
+                logger: logger,
+                now: now
+            )
+        }
     }
 
+    /// Polls until shutdown; the results collector, when on, downloads beside the polls in
+    /// the same task group, so it stops with them.
     public func run() async throws {
+        await withDiscardingTaskGroup { group in
+            if let results {
+                group.addTask { await results.run() }
+            }
+            await pollLoop()
+            group.cancelAll()
+        }
+    }
+
+    private func pollLoop() async {
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             let started = ContinuousClock.now
+            let keyUsed = client.configuration.keySource.current()
             await pollOnce()
             await continueResync()
-            let delay = state.withLock {
-                $0.health.delayBeforeNextPoll(interval: configuration.pollInterval, lastPollTook: ContinuousClock.now - started)
+            let (delay, keyRefused) = state.withLock {
+                (
+                    $0.health.delayBeforeNextPoll(interval: configuration.pollInterval, lastPollTook: ContinuousClock.now - started),
+                    $0.health.lastFailure == .auth
+                )
             }
             do {
-                try await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
+                try await cancelWhenGracefulShutdown { [client] in
+                    guard keyRefused else { return try await Task.sleep(for: delay) }
+                    // Backing off after the API refused the key: a rotated key file ends the
+                    // wait at once instead of after up to ten intervals.
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask { try await Task.sleep(for: delay) }
+                        group.addTask { try await client.configuration.keySource.waitForKey(otherThan: keyUsed) }
+                        try await group.next()
+                        group.cancelAll()
+                    }
+                }
             } catch {
                 return
             }
@@ -234,7 +290,7 @@ public final class WorkspacePoller: Service, Sendable {
                     }
                 }
                 events.newlyEnded = newlyEnded.count
-                afterChange(&state, newlyEnded: newlyEnded, context: context)
+                afterChange(&state, newlyEnded: newlyEnded, context: context, at: completedAt)
                 state.health.recordSuccess(at: completedAt, duration: duration)
                 events.batches = state.ledger.count
                 events.dropped = state.selection?.dropped
@@ -252,11 +308,14 @@ public final class WorkspacePoller: Service, Sendable {
 
     /// Derived state after the ledger moved: retention, lifecycle counters, and the summary and
     /// per-batch selection when (and only when) the ledger changed.
-    private func afterChange(_ state: inout State, newlyEnded: [MessageBatch], context: LedgerContext) {
+    private func afterChange(_ state: inout State, newlyEnded: [MessageBatch], context: LedgerContext, at time: Double) {
         state.ledger.expireRecords(context: context)
         if !newlyEnded.isEmpty {
             state.lifecycle.count(newlyEnded)
             state.lifecycleVersion &+= 1
+            // The same rule as ended_total: each batch handed over once, none that ended before
+            // the exporter knew of it.
+            for batch in newlyEnded { results?.enqueue(EndedBatch(batch, fallbackEndedAt: time)) }
         }
         guard state.derivedFromVersion != state.ledger.version else { return }
         state.derivedFromVersion = state.ledger.version
@@ -322,7 +381,7 @@ public final class WorkspacePoller: Service, Sendable {
                 )
                 record(adopted.corrections, into: &state)
                 state.lastFullReadStarted = progress.started
-                afterChange(&state, newlyEnded: adopted.newlyEnded, context: context)
+                afterChange(&state, newlyEnded: adopted.newlyEnded, context: context, at: completedAt)
             } else if let failure, failure.reason != .deferred, failure.reason != .cancelled {
                 // Start over next time: a half-read resync after an error cannot be trusted.
                 state.health.recordFailure(failure.reason, duration: .zero)
@@ -377,6 +436,9 @@ public final class WorkspacePoller: Service, Sendable {
         groups.append(FamilyGroup(key: "lifecycle", version: state.lifecycleVersion) {
             WorkspaceMetrics.lifecycleFamilies(workspace: workspace, lifecycle: lifecycle)
         })
+        if let results {
+            groups.append(FamilyGroup(key: "results", version: results.version) { results.families(workspace: workspace) })
+        }
         if state.hasListing, let summary = state.summary, let version = state.derivedFromVersion {
             groups.append(FamilyGroup(key: "batches", version: version) {
                 WorkspaceMetrics.batchFamilies(workspace: workspace, summary: summary)

@@ -27,6 +27,7 @@ public struct Located<Value: Sendable & Equatable>: Sendable, Equatable {
 ///     batch_metrics:
 ///       max_batches: 1000
 ///       ended_retention: 24h
+///     results: true                   # optional: download and count results files
 /// ```
 public struct ExporterConfig: Sendable, Equatable {
     public struct Workspace: Sendable, Equatable {
@@ -46,6 +47,8 @@ public struct ExporterConfig: Sendable, Equatable {
         public var authScheme: Located<String>?
         public var maxBatches: Located<Int>?
         public var endedRetention: Located<String>?
+        /// Download and count results files (`--results.enabled` for this workspace).
+        public var results: Bool?
     }
 
     public var workspaces: [Workspace]
@@ -65,7 +68,7 @@ public struct ExporterConfig: Sendable, Equatable {
                 entry, "workspace",
                 allowed: [
                     "name", "api_key_file", "api_key_env", "workspace_id", "poll_interval", "max_requests_per_minute",
-                    "full_resync_interval", "api_base_url", "auth_scheme", "batch_metrics",
+                    "full_resync_interval", "api_base_url", "auth_scheme", "batch_metrics", "results",
                 ]
             )
             let name = try reader.requiredString(fields["name"], "workspace name", in: entry)
@@ -106,7 +109,8 @@ public struct ExporterConfig: Sendable, Equatable {
                     apiBaseURL: try located("api_base_url"),
                     authScheme: try located("auth_scheme"),
                     maxBatches: maxBatches,
-                    endedRetention: endedRetention
+                    endedRetention: endedRetention,
+                    results: try reader.bool(fields["results"], "\(what): results")
                 )
             )
         }

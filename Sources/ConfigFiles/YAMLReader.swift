@@ -73,6 +73,15 @@ struct YAMLReader {
         return value
     }
 
+    func bool(_ node: Node?, _ what: String) throws(ConfigError) -> Bool? {
+        guard let text = try string(node, what) else { return nil }
+        switch text.lowercased() {
+        case "true", "yes", "on": return true
+        case "false", "no", "off": return false
+        default: throw error(node, "\(what) must be true or false (got \"\(text)\")")
+        }
+    }
+
     static func line(of error: YamlError) -> Int? {
         switch error {
         case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _):

@@ -1,4 +1,5 @@
 import CZlib
+import NIOCore
 
 /// gzip in two parts, so a large body is compressed once per snapshot while a small tail that
 /// changes on every scrape (process metrics, snapshot age) is compressed per scrape.
@@ -16,26 +17,34 @@ public struct GzipPrefix: Sendable {
     public init(compressing bytes: [UInt8], level: Int32 = 6) {
         // windowBits 16 + 15: a gzip wrapper around a 32 KiB-window deflate stream.
         compressed = Self.deflate(bytes, windowBits: 31, level: level, flush: Z_FULL_FLUSH)
-        crc = bytes.withUnsafeBufferPointer { buffer in
-            CZlib.crc32(0, buffer.baseAddress, uInt(buffer.count))
-        }
+        crc = crc32(of: bytes)
         length = bytes.count
     }
 
     /// What follows ``compressed`` to make the complete gzip member for prefix + `tail`: the
     /// tail's deflate blocks and the gzip trailer.
     public func completion(for tail: [UInt8]) -> [UInt8] {
+        Self.completion(prefixCRC: crc, prefixLength: length, tail: tail)
+    }
+
+    /// The completion for any prefix whose uncompressed bytes have CRC-32 `prefixCRC` and
+    /// length `prefixLength`, however the prefix was built.
+    static func completion(prefixCRC: UInt, prefixLength: Int, tail: [UInt8]) -> [UInt8] {
         var output: [UInt8] = []
         output.reserveCapacity(tail.count / 2 + 64)
         // A raw stream (negative windowBits): no second header, the prefix's header stands.
         output.append(contentsOf: Self.deflate(tail, windowBits: -15, level: 1, flush: Z_FINISH))
         let tailCRC = tail.withUnsafeBufferPointer { CZlib.crc32(0, $0.baseAddress, uInt($0.count)) }
-        let combined = UInt32(truncatingIfNeeded: CZlib.crc32_combine(crc, tailCRC, off_t(tail.count)))
-        let totalLength = UInt32(truncatingIfNeeded: length + tail.count)  // ISIZE is the length mod 2^32
+        let combined = UInt32(truncatingIfNeeded: CZlib.crc32_combine(prefixCRC, tailCRC, off_t(tail.count)))
+        let totalLength = UInt32(truncatingIfNeeded: prefixLength + tail.count)  // ISIZE is the length mod 2^32
         for shift in stride(from: 0, to: 32, by: 8) { output.append(UInt8(truncatingIfNeeded: combined >> shift)) }
         for shift in stride(from: 0, to: 32, by: 8) { output.append(UInt8(truncatingIfNeeded: totalLength >> shift)) }
         return output
     }
+
+    /// A gzip member header as zlib writes it: deflate, no name or time, OS "Unix". The
+    /// segment path writes it itself, then appends independently compressed raw segments.
+    static let header: [UInt8] = [0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 0x03]
 
     private static func deflate(_ input: [UInt8], windowBits: Int32, level: Int32, flush: Int32) -> [UInt8] {
         var stream = z_stream()
@@ -62,4 +71,67 @@ public struct GzipPrefix: Sendable {
         output.removeSubrange(produced...)
         return output
     }
+}
+
+/// Compresses many small pieces one after the other with one zlib stream, reset between them,
+/// so each piece is a self-contained run of raw deflate blocks: byte-aligned (ended by a sync
+/// flush), not final, with no back-reference to anything before it. Any such pieces can later
+/// be concatenated, in any order, into one valid deflate stream.
+///
+/// `~Copyable` because it owns the zlib state, which points back at the `z_stream` (so the
+/// stream lives at a fixed heap address, never in a Swift variable that may move).
+struct SegmentDeflater: ~Copyable {
+    private let stream: UnsafeMutablePointer<z_stream>
+    private let level: Int32
+    /// nil until the first non-empty input: zlib's state is a few hundred KiB, worth setting
+    /// up only when there is something to compress.
+    private var isReady: Bool?
+
+    init(level: Int32) {
+        self.level = level
+        stream = .allocate(capacity: 1)
+        stream.initialize(to: z_stream())
+    }
+
+    deinit {
+        if isReady == true { CZlib.deflateEnd(stream) }
+        stream.deinitialize(count: 1)
+        stream.deallocate()
+    }
+
+    /// The raw deflate blocks for `bytes`, or nil if zlib failed (only on memory exhaustion);
+    /// empty input gives empty output, since it adds nothing to the stream.
+    mutating func compress(_ bytes: [UInt8]) -> ByteBuffer? {
+        guard !bytes.isEmpty else { return ByteBuffer() }
+        let stream = self.stream
+        if isReady == nil { isReady = czlib_deflate_init2(stream, level, -15, 8) == Z_OK }
+        guard isReady == true, CZlib.deflateReset(stream) == Z_OK else { return nil }
+        // The bound is for one Z_FINISH call; a sync flush adds at most an empty stored block.
+        let bound = Int(CZlib.deflateBound(stream, uLong(bytes.count))) + 64
+        var output = ByteBuffer()
+        var failed = false
+        _ = bytes.withUnsafeBufferPointer { input in
+            output.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { buffer in
+                stream.pointee.next_in = UnsafeMutablePointer(mutating: input.baseAddress)
+                stream.pointee.avail_in = uInt(input.count)
+                stream.pointee.next_out = buffer.baseAddress?.assumingMemoryBound(to: Bytef.self)
+                stream.pointee.avail_out = uInt(buffer.count)
+                let status = CZlib.deflate(stream, Z_SYNC_FLUSH)
+                // A flush is complete only if zlib had room left over; the bound guarantees it.
+                guard status == Z_OK, stream.pointee.avail_in == 0, stream.pointee.avail_out > 0 else {
+                    failed = true
+                    return 0
+                }
+                return buffer.count - Int(stream.pointee.avail_out)
+            }
+        }
+        stream.pointee.next_in = nil
+        stream.pointee.next_out = nil
+        return failed ? nil : output
+    }
+}
+
+/// The CRC-32 of `bytes`, as zlib and the gzip trailer compute it.
+func crc32(of bytes: [UInt8]) -> UInt {
+    bytes.withUnsafeBufferPointer { CZlib.crc32(0, $0.baseAddress, uInt($0.count)) }
 }

@@ -6,22 +6,32 @@ import Synchronization
 public struct RenderedExposition: Sendable {
     struct Body: Sendable {
         let plain: ByteBuffer
-        let gzip: GzipPrefix
-        /// `gzip.compressed` as a buffer, so every gzip scrape shares it instead of copying it.
+        /// A gzip header and deflate blocks ended by a flush: byte-aligned, not final. Empty
+        /// when compression failed, so scrapes fall back to the plain body.
         let gzipPrefix: ByteBuffer
+        /// The CRC-32 and length of the uncompressed bytes `gzipPrefix` holds (`plain`'s).
+        let crc: UInt
+        let length: Int
     }
 
     private let bodies: [Body]
 
     /// Renders `families` in every format. This is the expensive step: call it once per poll.
+    /// (``ExpositionSegments`` assembles the same bytes from cached per-family pieces.)
     public init(families: [MetricFamily]) {
         bodies = ExpositionFormat.allCases.map { format in
             let bytes = ExpositionRenderer.render(families, format: format)
             // Level 1: a third of level 6's CPU for a body that is rendered on every poll, at
             // the cost of a somewhat larger transfer.
             let gzip = GzipPrefix(compressing: bytes, level: 1)
-            return Body(plain: ByteBuffer(bytes: bytes), gzip: gzip, gzipPrefix: ByteBuffer(bytes: gzip.compressed))
+            return Body(plain: ByteBuffer(bytes: bytes), gzipPrefix: ByteBuffer(bytes: gzip.compressed), crc: gzip.crc, length: gzip.length)
         }
+    }
+
+    /// Bodies already assembled, one per format in `ExpositionFormat.allCases` order.
+    init(bodies: [Body]) {
+        precondition(bodies.count == ExpositionFormat.allCases.count, "one body per format")
+        self.bodies = bodies
     }
 
     private func body(for format: ExpositionFormat) -> Body {
@@ -42,7 +52,8 @@ public struct RenderedExposition: Sendable {
         guard gzip, body.gzipPrefix.readableBytes > 0 else {
             return (body.plain, ByteBuffer(bytes: tailBytes), false)
         }
-        return (body.gzipPrefix, ByteBuffer(bytes: body.gzip.completion(for: tailBytes)), true)
+        let completion = GzipPrefix.completion(prefixCRC: body.crc, prefixLength: body.length, tail: tailBytes)
+        return (body.gzipPrefix, ByteBuffer(bytes: completion), true)
     }
 }
 

@@ -29,15 +29,23 @@ public enum ExpositionRenderer {
     }
 
     static func render(_ family: MetricFamily, format: ExpositionFormat, into output: inout [UInt8]) {
-        // Text 0.0.4 names counter and info families by their samples' name, OpenMetrics by the
-        // base name; 0.0.4 has no info type and shows it as a gauge.
-        let sampleSuffix =
-            switch family.type {
-            case .counter: "_total"
-            case .info: "_info"
-            case .gauge, .histogram: ""
-            }
-        let familyName = format == .text ? family.name + sampleSuffix : family.name
+        renderHeader(family, format: format, into: &output)
+        renderSamples(family, into: &output)
+    }
+
+    /// Text 0.0.4 names counter and info families by their samples' name, OpenMetrics by the
+    /// base name; 0.0.4 has no info type and shows it as a gauge.
+    private static func sampleSuffix(_ type: MetricType) -> String {
+        switch type {
+        case .counter: "_total"
+        case .info: "_info"
+        case .gauge, .histogram: ""
+        }
+    }
+
+    /// The `# HELP`, `# TYPE` and (OpenMetrics only) `# UNIT` lines of a family.
+    static func renderHeader(_ family: MetricFamily, format: ExpositionFormat, into output: inout [UInt8]) {
+        let familyName = format == .text ? family.name + sampleSuffix(family.type) : family.name
         let typeName = format == .text && family.type == .info ? "gauge" : family.type.rawValue
         output.append(contentsOf: "# HELP \(familyName) ".utf8)
         appendEscaped(family.help, escapeQuotes: format == .openMetrics, into: &output)
@@ -45,6 +53,13 @@ public enum ExpositionRenderer {
         if format == .openMetrics, let unit = family.unit, family.name.hasSuffix("_" + unit) {
             output.append(contentsOf: "# UNIT \(familyName) \(unit)\n".utf8)
         }
+    }
+
+    /// A family's sample lines, without its header. They are the same bytes in text 0.0.4 and
+    /// OpenMetrics (no timestamps, no exemplars, the same suffixes and number format), so they
+    /// take no format: the segment cache renders and compresses them once for both.
+    static func renderSamples(_ family: MetricFamily, into output: inout [UInt8]) {
+        let sampleSuffix = sampleSuffix(family.type)
         for sample in family.samples {
             output.append(contentsOf: family.name.utf8)
             output.append(contentsOf: sample.suffix.isEmpty ? sampleSuffix.utf8 : sample.suffix.utf8)

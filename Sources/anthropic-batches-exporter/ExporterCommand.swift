@@ -106,6 +106,18 @@ struct ExporterCommand: AsyncParsableCommand {
     @Option(name: .customLong("batch-metrics.ended-retention"), help: "How long an ended batch keeps its own series after ended_at.")
     var endedRetention = "24h"
 
+    @Flag(name: .customLong("results.enabled"), help: "Download the results file of every batch seen ending and count results, errors by type, tokens, stop reasons and (with --results.prices-file) estimated cost by model. Keeps no content. Per workspace in --config.file: results: true.")
+    var resultsEnabled = false
+
+    @Option(name: .customLong("results.concurrency"), help: "Results downloads at once per workspace.")
+    var resultsConcurrency = 1
+
+    @Option(name: .customLong("results.max-bytes"), help: "Results files larger than this are skipped (and counted as skipped_size).")
+    var resultsMaxBytes: UInt64 = 8 << 30
+
+    @Option(name: .customLong("results.prices-file"), help: "YAML price file (USD per million tokens by model id or prefix; see deploy/examples/prices.yml) for anthropic_message_batches_estimated_cost_usd_total.")
+    var resultsPricesFile: String?
+
     @Option(name: .customLong("log.level"), help: "Only log messages at or above this level: debug, info, warn, error.")
     var logLevel = "info"
 

@@ -36,15 +36,15 @@ struct ExporterRuntime {
         var workspaces = loaded?.workspaces ?? []
         if settings.demo {
             let demoKey = "sk-ant-demo-\(UInt64.random(in: 0...UInt64.max))"
+            let simulated = SimulatedWorkspace(configuration: .demo(apiKey: demoKey, seed: UInt64.random(in: 0...UInt64.max)))
             let simulator = HTTPServer(
                 configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0),
-                responder: SimulatorResponder(
-                    workspace: SimulatedWorkspace(configuration: .demo(apiKey: demoKey, seed: UInt64.random(in: 0...UInt64.max))),
-                    controlEndpoints: false
-                ),
+                responder: SimulatorResponder(workspace: simulated, controlEndpoints: false),
                 logger: logger
             )
             let port = try await simulator.start()
+            // Results files come from the simulator itself, the only host the key may go to.
+            simulated.resultsBaseURL = "http://127.0.0.1:\(port)"
             services.append(ListenerService(server: simulator))
             var demo = loader.workspace(name: settings.workspaceName, keySource: APIKeySource(key: APIKey(demoKey)))
             demo.client.baseURL = "http://127.0.0.1:\(port)"
@@ -74,6 +74,16 @@ struct ExporterRuntime {
                 logger: logger,
                 // A workspace added by a reload counts only batches that end from now on.
                 exporterStartedAt: wallClockNow(),
+                results: workspace.poller.results
+                    ? (
+                        ResultsCollector.Configuration(
+                            baseURL: workspace.client.baseURL,
+                            concurrency: settings.resultsConcurrency,
+                            maxBytes: settings.resultsMaxBytes,
+                            prices: settings.prices
+                        ),
+                        http
+                    ) : nil,
                 now: wallClockNow
             )
         }

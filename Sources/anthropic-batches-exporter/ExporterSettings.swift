@@ -68,11 +68,28 @@ struct ExporterSettings: Sendable {
     var workspaceName: String
     var maxBatchMetrics: Int
     var endedRetention: Duration
+    /// `--results.*`: whether workspaces download results by default, and how.
+    var resultsEnabled: Bool
+    var resultsConcurrency: Int
+    var resultsMaxBytes: UInt64
+    var prices: PriceTable?
     var logLevel: Logger.Level
     var logFormat: LogFormat
     var demo: Bool
     /// `--config.file`: the workspaces to poll, re-read on SIGHUP and POST /-/reload.
     var configFile: String?
+
+    /// Reads and checks `--results.prices-file`, saying which line is wrong.
+    static func prices(_ file: String) throws(SettingsError) -> PriceTable {
+        guard let text = readSmallFile(file, limit: 4 << 20) else {
+            throw SettingsError(description: "--results.prices-file \(file) cannot be read")
+        }
+        do {
+            return try PriceTable.parse(text, file: file)
+        } catch {
+            throw SettingsError(description: "--results.prices-file \(error)")
+        }
+    }
 
     init(_ flags: ExporterCommand, environment: ProcessEnvironment) throws(SettingsError) {
         (listenHost, listenPort) = try Self.parseListenAddress(flags.listenAddress)
@@ -136,6 +153,21 @@ struct ExporterSettings: Sendable {
             throw SettingsError(description: "--batch-metrics.max-batches must be 0 or more (got \(flags.maxBatchMetrics))")
         }
         maxBatchMetrics = flags.maxBatchMetrics
+        // The demo shows every panel, the results ones included.
+        resultsEnabled = flags.resultsEnabled || flags.demo
+        guard (1...64).contains(flags.resultsConcurrency) else {
+            throw SettingsError(description: "--results.concurrency must be between 1 and 64 (got \(flags.resultsConcurrency))")
+        }
+        resultsConcurrency = flags.resultsConcurrency
+        guard flags.resultsMaxBytes > 0 else {
+            throw SettingsError(description: "--results.max-bytes must be more than 0")
+        }
+        resultsMaxBytes = flags.resultsMaxBytes
+        if let file = flags.resultsPricesFile {
+            prices = try Self.prices(file)
+        } else {
+            prices = nil
+        }
         guard let level = Logger.Level(prometheusName: flags.logLevel) else {
             throw SettingsError(description: "--log.level must be debug, info, warn or error (got \"\(flags.logLevel)\")")
         }

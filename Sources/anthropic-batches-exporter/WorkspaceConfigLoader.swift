@@ -123,6 +123,7 @@ struct WorkspaceConfigLoader: Sendable {
         )
         settings.poller.maxRequestsPerMinute = entry.maxRequestsPerMinute?.value ?? defaults.maxRequestsPerMinute
         settings.poller.maxBatchMetrics = entry.maxBatches?.value ?? defaults.maxBatchMetrics
+        settings.poller.results = entry.results ?? defaults.resultsEnabled
         guard readKey else { return nil }
         settings.client.keySource = try keySource()
         return settings
@@ -137,7 +138,8 @@ struct WorkspaceConfigLoader: Sendable {
                 maxBatchMetrics: defaults.maxBatchMetrics,
                 endedRetention: defaults.endedRetention,
                 fullResyncInterval: defaults.fullResyncInterval,
-                maxRequestsPerMinute: defaults.maxRequestsPerMinute
+                maxRequestsPerMinute: defaults.maxRequestsPerMinute,
+                results: defaults.resultsEnabled
             ),
             client: BatchesClient.Configuration(
                 baseURL: defaults.apiBaseURL,

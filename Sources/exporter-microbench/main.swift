@@ -63,6 +63,95 @@ func families(_ ledger: BatchLedger, _ selection: PerBatchSelection) -> [MetricF
 let all = measure("families") { families(ledger, selection) }
 let text = measure("render text") { ExpositionRenderer.render(all, format: .text) }
 _ = measure("render both formats + gzip (RenderedExposition)") { RenderedExposition(families: all) }
+
+// Incremental rendering (ExpositionPublisher with groups): the same families split the way a
+// poller publishes them, then republished with only the small "health" group changed.
+func groupKey(_ family: MetricFamily) -> String {
+    if family.name == "anthropic_message_batch" || family.name.hasPrefix("anthropic_message_batch_")
+        || family.name == "anthropic_batches_exporter_batch_metrics_dropped"
+    {
+        return "per_batch"
+    }
+    if family.name.hasPrefix("anthropic_batches_exporter_"), family.name != "anthropic_batches_exporter_snapshot_batches" { return "health" }
+    return "batches"
+}
+let groupKeys = ["health", "batches", "per_batch"]
+let familiesByGroup = Dictionary(grouping: all, by: groupKey)
+for key in groupKeys {
+    let groupFamilies = familiesByGroup[key] ?? []
+    print("group \(key): \(groupFamilies.count) families, \(groupFamilies.reduce(0) { $0 + $1.samples.count }) samples")
+}
+func workspaceGroups(_ byGroup: [String: [MetricFamily]], versions: [String: UInt64]) -> [FamilyGroup] {
+    groupKeys.map { key in
+        let groupFamilies = byGroup[key] ?? []
+        return FamilyGroup(key: key, version: versions[key] ?? 0) { groupFamilies }
+    }
+}
+let benchStore = ExpositionStore()
+let incremental = ExpositionPublisher(store: benchStore, constantFamilies: [], minimumRenderInterval: .zero, now: { now })
+var benchVersion: UInt64 = 1
+_ = measure("publisher: first publish, every group built (segments + assembly)") {
+    benchVersion += 1
+    incremental.publish(workspace: "default", groups: workspaceGroups(familiesByGroup, versions: ["health": benchVersion, "batches": benchVersion, "per_batch": benchVersion]), lastSuccessAt: now)
+    return benchStore.latest
+}
+let steadyVersion = benchVersion
+if let segmented = benchStore.latest?.response(format: .text, tail: [], gzip: true).shared.readableBytes {
+    let whole = RenderedExposition(families: all).response(format: .text, tail: [], gzip: true).shared.readableBytes
+    print("gzip text body: \(whole) bytes compressed whole, \(segmented) bytes compressed per segment")
+}
+_ = measure("publisher: republish, only the health group changed", repeat: 20) {
+    benchVersion += 1
+    incremental.publish(workspace: "default", groups: workspaceGroups(familiesByGroup, versions: ["health": benchVersion, "batches": steadyVersion, "per_batch": steadyVersion]), lastSuccessAt: now)
+    return benchStore.latest
+}
+_ = measure("publisher: republish, nothing changed (assembly only)", repeat: 20) {
+    incremental.publish(workspace: "default", groups: workspaceGroups(familiesByGroup, versions: ["health": benchVersion, "batches": steadyVersion, "per_batch": steadyVersion]), lastSuccessAt: now)
+    return benchStore.latest
+}
+
+// Many workspaces: 200 copies of this workspace's health and batches groups and 50 of its
+// per-batch series each. Old path: one workspace's poll re-renders and re-gzips everyone's
+// families; new path: it rebuilds that workspace's health group and reassembles.
+let manyCount = 200
+let manyGroups: [[String: [MetricFamily]]] = (0..<manyCount).map { index in
+    let name = "workspace-\(index)"
+    return familiesByGroup.mapValues { groupFamilies in
+        groupFamilies.map { family in
+            var copy = family
+            copy.samples = (groupKey(family) == "per_batch" ? Array(family.samples.prefix(50)) : family.samples).map { sample in
+                var relabelled = sample
+                relabelled.labels = sample.labels.map { $0.name == "workspace" ? Label("workspace", name) : $0 }
+                return relabelled
+            }
+            return copy
+        }
+    }
+}
+let manyMerged = manyGroups.flatMap { byGroup in groupKeys.flatMap { byGroup[$0] ?? [] } }
+let manyExposition = RenderedExposition(families: manyMerged).response(format: .text, tail: [], gzip: false).shared.readableBytes
+print("\(manyCount) workspaces: \(manyMerged.reduce(0) { $0 + $1.samples.count }) samples, \(manyExposition) bytes of text")
+_ = measure("\(manyCount) workspaces, old path: merge + render both formats + gzip of everything") {
+    var merged: [String: MetricFamily] = [:]
+    for family in manyMerged {
+        if merged[family.name] == nil { merged[family.name] = family } else { merged[family.name]?.samples += family.samples }
+    }
+    return RenderedExposition(families: Array(merged.values))
+}
+let manyStore = ExpositionStore()
+let manyPublisher = ExpositionPublisher(store: manyStore, constantFamilies: [], minimumRenderInterval: .zero, now: { now })
+_ = measure("\(manyCount) workspaces, new path: first publish of each (all groups built, \(manyCount) assemblies)", repeat: 1) {
+    for (index, byGroup) in manyGroups.enumerated() {
+        manyPublisher.publish(workspace: "workspace-\(index)", groups: workspaceGroups(byGroup, versions: ["health": 1, "batches": 1, "per_batch": 1]), lastSuccessAt: now)
+    }
+    return manyStore.latest
+}
+var manyVersion: UInt64 = 1
+_ = measure("\(manyCount) workspaces, new path: one workspace republishes with only health changed", repeat: 20) {
+    manyVersion += 1
+    manyPublisher.publish(workspace: "workspace-7", groups: workspaceGroups(manyGroups[7], versions: ["health": manyVersion, "batches": 1, "per_batch": 1]), lastSuccessAt: now)
+    return manyStore.latest
+}
 let firstPage = try BatchListPage.decode(pages[0])
 var steady = ledger
 _ = try measure("steady-state poll: decode one page, fold it into the ledger (no change)") { () throws -> Int in

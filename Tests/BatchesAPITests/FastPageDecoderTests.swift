@@ -31,10 +31,13 @@ struct FastPageDecoderTests {
         #expect(decoded == general)
         #expect(decoded.data.count == 2)
         #expect(decoded.data[1].requestCounts == RequestCounts(succeeded: 7, errored: 1, expired: 2))
+        #expect(decoded.data[0].resultsURL == nil)
+        #expect(decoded.data[1].resultsURL == "https://api.anthropic.com/v1/messages/batches/msgbatch_02/results")
         let seed = try PageDecodingTests.fixture("seed-list-page")
         let fastSeed = FastPageDecoder.decode(seed)
         let generalSeed = try BatchListPage.decodeWithFoundation(seed)
         #expect(fastSeed == generalSeed, "fast: \(String(describing: fastSeed))\ngeneral: \(generalSeed)")
+        #expect(fastSeed?.data.first?.resultsURL?.hasSuffix("/results") == true)
     }
 
     @Test("Edge cases of valid JSON decode the same both ways", arguments: [
@@ -44,6 +47,8 @@ struct FastPageDecoderTests {
         #"{"data":[{"id":"a","processing_status":"weird","request_counts":{},"extra":{"deep":[1,-2.5e10,true,false,null,{"k":"v"}]}}],"has_more":false,"z":0}"#,
         #"{"data":[{"id":"a","processing_status":"ended","request_counts":{"succeeded":-0},"created_at":"not a time","ended_at":"2024-02-30T00:00:00Z"}],"has_more":false}"#,
         "{\n\t\"data\" : [ ] ,\r\n \"has_more\" : true , \"last_id\" : \"x\" }",
+        #"{"data":[{"id":"a","processing_status":"ended","request_counts":{},"results_url":"https:\/\/api.example\/v1\/messages\/batches\/a\/results"}],"has_more":false}"#,
+        #"{"data":[{"id":"a","processing_status":"ended","request_counts":{},"results_url":"/v1/messages/batches/a/results"}],"has_more":false}"#,
     ])
     func edgeCases(text: String) {
         let (fast, general) = Self.agree(text)
@@ -59,6 +64,7 @@ struct FastPageDecoderTests {
         #"{"data":[{"id":"a","processing_status":"ended","request_counts":{"succeeded":"3"}}],"has_more":false}"#,
         #"{"data":[{"id":"a","processing_status":"ended"}],"has_more":false}"#,
         #"{"data":[],"has_more":false,"first_id":7}"#,
+        #"{"data":[{"id":"a","processing_status":"ended","request_counts":{},"results_url":7}],"has_more":false}"#,
         #"{"data":[],"has_more":nul}"#,
         #"{"data":[],"has_more":false,"x":01}"#,
         #"{"data":[],"has_more":false,"x":.5}"#,

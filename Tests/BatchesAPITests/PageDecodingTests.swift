@@ -27,6 +27,7 @@ struct PageDecodingTests {
         #expect(batch.endedAt == batch.createdAt)
         #expect(batch.cancelInitiatedAt == batch.createdAt)
         #expect(batch.archivedAt == batch.createdAt)
+        #expect(batch.resultsURL == "https://api.anthropic.com/v1/messages/batches/msgbatch_013Zva2CMHLNnXjNJJKqJ2EF/results")
     }
 
     @Test("An unknown processing_status is kept as its own value, not rejected")

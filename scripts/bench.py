@@ -78,6 +78,7 @@ WRK_CONNECTIONS = max(2, env_number("BENCH_WRK_CONNECTIONS", 50, int))
 WRK_TIMEOUT = max(1, env_number("BENCH_WRK_TIMEOUT", 10, int))
 PHASE_TIMEOUT = env_number("BENCH_PHASE_TIMEOUT", 300.0)
 CONTENDERS = [c for c in re.split(r"[,\s]+", os.environ.get("BENCH_CONTENDERS", "ours,ours_naive,go,python")) if c]
+SETTLE = max(0.0, env_number("BENCH_SETTLE", 0.0))  # seconds between the first poll and the steady window
 MULTI = os.environ.get("BENCH_MULTI", "200x5000")  # "WxB": W workspaces of B batches in one process; "" or 0 skips
 MULTI_INTERVAL = env_number("BENCH_MULTI_INTERVAL", 15.0)
 MULTI_INTERVALS = max(1, env_number("BENCH_MULTI_INTERVALS", 4, int))
@@ -426,6 +427,7 @@ def run_ours(name, sim, extra, scrape_phase, r):
     r["first_kinds"] = firsts[-1]["kinds"]
     r["rss_first_kib"] = statistics.median(x["rss_kib"] for x in firsts)
     try:
+        time.sleep(SETTLE)  # e.g. to let the first read's memory be released before measuring
         mA = scrape_ours(port)
         cpuA = cpu_seconds(proc.pid)
         mB = wait_ours(proc, port, mA["count"] + POLLS, not_before=POLLS * INTERVAL - 1.0)
@@ -625,6 +627,9 @@ def run_peer(name, sim, once_argv, serve_argv, r):
     try:
         wait_full_reads(sim, proc, 1, pages)
         r["rss_first_kib"] = status_kib(proc.pid, "VmRSS")
+        if SETTLE:
+            time.sleep(SETTLE)
+            wait_full_reads(sim, proc, 1, pages)  # back at an idle point between polls
         sim.clear()
         cpuA = cpu_seconds(proc.pid)
         entries = wait_full_reads(sim, proc, POLLS, pages)
@@ -786,7 +791,8 @@ def build_report(all_results, multi, machine, command, elapsed, naive_status):
         "",
         f"¹ Median of {ONCE_RUNS} fresh processes each. Ours: the process's CPU-time clock (user + system) from exec until "
         f"the poll counter reads 1. Peers: their `--once` run (exec, one full poll, exit; rusage from wait4).",
-        f"² On-CPU time (user + system, all threads, read from the process's CPU-time clock) across {POLLS} polls of a serving process (poll interval {INTERVAL:g} s), read at idle points "
+        f"² On-CPU time (user + system, all threads, read from the process's CPU-time clock) across {POLLS} polls of a serving process (poll interval {INTERVAL:g} s"
+        f"{f', the window starting {SETTLE:g} s after the first poll' if SETTLE else ', the window starting right after the first poll'}), read at idle points "
         f"between polls, divided by polls completed (ours: the poll counter; peers: full reads in the simulator's "
         f"request log). Peers always read every page.",
         f"³ Ours: anthropic_batches_exporter_poll_duration_seconds _sum/_count (first poll, median of {ONCE_RUNS} processes; steady-state polls). "

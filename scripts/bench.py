@@ -38,6 +38,7 @@ import subprocess
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no scripts/__pycache__ beside the sources
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (CLK_TCK, CPU_METHODS, by_workspace, cpu_seconds, die_with_parent, free_port,  # noqa: E402
                       http_request, loadavg, machine_summary, only_families, parse_exposition, scrape,

@@ -34,6 +34,7 @@ import tempfile
 import time
 import urllib.request
 
+sys.dont_write_bytecode = True  # no scripts/__pycache__ beside the sources
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import by_workspace, cpu_seconds, only_families, parse_exposition, status_kib, summed_by_label  # noqa: E402
 

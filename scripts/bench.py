@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Measuring half of scripts/bench (which installs, builds and then runs this). Standard library
-only. Starts one simulator, then each contender in turn against it (never two at once), and
-prints a Markdown table of figures and ratios. Measures only: nothing here passes or fails.
+"""Measuring half of scripts/bench (which installs, builds and then runs this). Needs
+prometheus_client (its parser reads the exposition) and scripts/benchlib.py. For each size in
+BENCH_BATCHES it starts one simulator, then each contender in turn against it (never two at
+once); then one exporter with BENCH_MULTI workspaces. Prints Markdown tables of figures, ratios
+and issue 12's targets. Measures only: nothing here passes or fails.
 
 Contenders: our exporter with default flags, our exporter in naive mode
 (--api.full-resync-interval 0: every poll a full listing; "n/a" if the flag is not accepted),
@@ -18,27 +20,29 @@ How each figure is taken:
                           is process start through the end of the first poll (peers: --once, from
                           wait4's rusage).
   Wall per poll           ours: poll_duration_seconds _sum/_count; peers: the time --once prints.
-  Peak RSS                VmHWM from /proc/PID/status after 1 + BENCH_POLLS polls.
+  RSS                     VmRSS from /proc/PID/status after the first full read and after
+                          BENCH_POLLS steady polls; peak RSS is VmHWM after 1 + BENCH_POLLS polls.
   /metrics                one plain and one gzip GET, then wrk at 1 and BENCH_WRK_CONNECTIONS
                           connections with Accept-Encoding: gzip, against a fresh instance whose
                           poll interval is 1h (so that no poll competes with the scrapes).
 """
 
 import argparse
-import ctypes
-import gzip
-import http.client
 import json
-import math
 import os
 import platform
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
+
+sys.dont_write_bytecode = True  # no scripts/__pycache__ beside the sources
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import (CLK_TCK, CPU_METHODS, by_workspace, cpu_seconds, die_with_parent, free_port,  # noqa: E402
+                      http_request, loadavg, machine_summary, only_families, parse_exposition, scrape,
+                      status_kib, summed_by_label, version)
 
 
 def env_number(name, default, kind=float):
@@ -51,17 +55,35 @@ def env_number(name, default, kind=float):
         sys.exit(f"bench: {name}: not a number: {text!r}")
 
 
-BATCHES = env_number("BENCH_BATCHES", 100_000, int)
+def env_sizes(name, default):
+    text = os.environ.get(name, "").replace("_", "")
+    if not text:
+        return default
+    try:
+        sizes = [int(x) for x in re.split(r"[,\s]+", text.strip()) if x]
+    except ValueError:
+        sys.exit(f"bench: {name}: not a list of numbers: {text!r}")
+    if not sizes or min(sizes) < 1:
+        sys.exit(f"bench: {name}: needs at least one size of 1 or more: {text!r}")
+    return sizes
+
+
+SIZES = env_sizes("BENCH_BATCHES", [100_000])
+BATCHES = SIZES[0]  # the size being measured; main() sets it for each size in turn
 ACTIVE = env_number("BENCH_ACTIVE", 20, int)
 INTERVAL = env_number("BENCH_POLL_INTERVAL", 2.0)
-POLLS = max(1, env_number("BENCH_POLLS", 5, int))
+POLLS = max(1, env_number("BENCH_POLLS", 10, int))
 ONCE_RUNS = max(1, env_number("BENCH_ONCE_RUNS", 3, int))
 WRK_SECONDS = max(1, env_number("BENCH_WRK_SECONDS", 10, int))
 WRK_CONNECTIONS = max(2, env_number("BENCH_WRK_CONNECTIONS", 50, int))
 WRK_TIMEOUT = max(1, env_number("BENCH_WRK_TIMEOUT", 10, int))
 PHASE_TIMEOUT = env_number("BENCH_PHASE_TIMEOUT", 300.0)
+CONTENDERS = [c for c in re.split(r"[,\s]+", os.environ.get("BENCH_CONTENDERS", "ours,ours_naive,go,python")) if c]
+SETTLE = max(0.0, env_number("BENCH_SETTLE", 0.0))  # seconds between the first poll and the steady window
+MULTI = os.environ.get("BENCH_MULTI", "200x5000")  # "WxB": W workspaces of B batches in one process; "" or 0 skips
+MULTI_INTERVAL = env_number("BENCH_MULTI_INTERVAL", 15.0)
+MULTI_INTERVALS = max(1, env_number("BENCH_MULTI_INTERVALS", 4, int))
 PAGE_LIMIT = 1000  # what all three contenders ask for
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 API_KEY = "sk-ant-bench-%016x" % int.from_bytes(os.urandom(8), "big")
 
 NOTES = []  # oddities seen during the run, printed under the table
@@ -82,14 +104,8 @@ class Failure(Exception):
 
 # --- Processes ---------------------------------------------------------------------------------
 
-_libc = ctypes.CDLL(None, use_errno=True)
 CHILDREN = []
 ARGS = None
-
-
-def _die_with_parent():
-    # PR_SET_PDEATHSIG: should this helper be killed outright, its children get SIGTERM.
-    _libc.prctl(1, signal.SIGTERM)
 
 
 def child_env():
@@ -114,7 +130,7 @@ def start(name, argv, stdout=None):
         stderr=log,
         env=child_env(),
         start_new_session=True,
-        preexec_fn=_die_with_parent,
+        preexec_fn=die_with_parent,
     )
     proc.bench_name = name
     proc.bench_log = log.name
@@ -165,45 +181,6 @@ def check_alive(proc):
         raise Failure(f"{proc.bench_name} exited with status {proc.returncode}: {log_tail(proc)}")
 
 
-def cpu_ticks(pid):
-    """utime + stime of the whole thread group from /proc/PID/stat (clock ticks)."""
-    with open(f"/proc/{pid}/stat") as f:
-        text = f.read()
-    fields = text[text.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def cpu_seconds(pid):
-    """On-CPU time (user + system) of the whole process, exited threads included, in ns
-    resolution: the process's CPU-time clock (clock_getcpuclockid), the same clock
-    /proc/PID/stat rounds to ticks. Falls back to the ticks."""
-    clock = ctypes.c_int()
-    if _libc.clock_getcpuclockid(pid, ctypes.byref(clock)) == 0:
-        try:
-            return time.clock_gettime(clock.value)
-        except OSError:
-            pass
-    CPU_METHODS.add("ticks")
-    return cpu_ticks(pid)
-
-
-CPU_METHODS = set()
-
-
-def status_kib(pid, key):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return None
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def go_duration(seconds):
     return f"{int(seconds * 1000)}ms"
 
@@ -211,20 +188,9 @@ def go_duration(seconds):
 # --- HTTP (loopback only) --------------------------------------------------------------------
 
 
-def http_request(port, method, path, headers=None, timeout=30):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request(method, path, headers=headers or {})
-        response = conn.getresponse()
-        body = response.read()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, body
-    finally:
-        conn.close()
-
-
 class Simulator:
-    def __init__(self, path):
-        self.proc = start("simulator", [path, "--batches", str(BATCHES), "--active", str(ACTIVE),
+    def __init__(self, path, batches, name="simulator"):
+        self.proc = start(name, [path, "--batches", str(batches), "--active", str(ACTIVE),
                                         "--time", "manual", "--no-dynamics"], stdout=subprocess.PIPE)
         line = self.proc.stdout.readline().decode().strip()
         match = re.match(r"listening on 127\.0\.0\.1:(\d+)$", line)
@@ -262,64 +228,42 @@ def describe_requests(entries):
 
 # --- Exposition parsing ------------------------------------------------------------------------
 
-SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)")
-LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
-
-
-def parse_exposition(text):
-    samples = []
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        match = SAMPLE.match(line)
-        if not match:
-            continue
-        labels = dict(LABEL.findall(match.group(2) or ""))
-        try:
-            value = float(match.group(3))
-        except ValueError:
-            continue
-        samples.append((match.group(1), labels, value))
-    return samples
-
-
 OURS_WANTED = (
-    "anthropic_batches_exporter_poll_duration_seconds_count",
-    "anthropic_batches_exporter_poll_duration_seconds_sum",
-    "anthropic_batches_exporter_api_requests_total",
-    "anthropic_batches_exporter_poll_errors_total",
+    "anthropic_batches_exporter_poll_duration_seconds",
+    "anthropic_batches_exporter_api_requests",
+    "anthropic_batches_exporter_poll_errors",
     "anthropic_batches_exporter_poll_success",
+    "anthropic_batches_exporter_last_success_timestamp_seconds",
 )
 
 
-def scrape_ours(port):
-    """The poll counters of our exporter, or None while it is not answering yet."""
+def ours_samples(port, timeout=10):
+    """The samples of our exporter's poll families (read with prometheus_client's parser), or
+    None while it is not answering yet."""
     try:
-        status, headers, body = http_request(port, "GET", "/metrics", {"Accept-Encoding": "gzip"}, timeout=10)
+        status, _, text = scrape(port, timeout=timeout)
     except OSError:
         return None
     if status != 200:
         return None
-    if headers.get("content-encoding") == "gzip":
-        body = gzip.decompress(body)
-    text = body.decode("utf-8", "replace")
-    wanted = "\n".join(line for line in text.splitlines() if line.startswith(OURS_WANTED))
-    m = {"count": 0.0, "sum": 0.0, "requests": {}, "errors": 0.0, "success": None}
-    for name, labels, value in parse_exposition(wanted):
-        if labels.get("workspace", "default") != "default":
-            continue
-        if name.endswith("_count"):
-            m["count"] = value
-        elif name.endswith("_sum"):
-            m["sum"] = value
-        elif name == "anthropic_batches_exporter_api_requests_total":
-            kind = labels.get("kind", "?")
-            m["requests"][kind] = m["requests"].get(kind, 0) + value
-        elif name == "anthropic_batches_exporter_poll_errors_total":
-            m["errors"] += value
-        elif name == "anthropic_batches_exporter_poll_success":
-            m["success"] = value
-    return m
+    return parse_exposition(only_families(text, OURS_WANTED))
+
+
+def scrape_ours(port, workspace="default"):
+    """The poll counters of one workspace of our exporter, or None while it is not answering yet."""
+    samples = ours_samples(port)
+    if samples is None:
+        return None
+    count = by_workspace(samples, "anthropic_batches_exporter_poll_duration_seconds_count")
+    total = by_workspace(samples, "anthropic_batches_exporter_poll_duration_seconds_sum")
+    success = by_workspace(samples, "anthropic_batches_exporter_poll_success")
+    return {
+        "count": count.get(workspace, 0.0),
+        "sum": total.get(workspace, 0.0),
+        "requests": summed_by_label(samples, "anthropic_batches_exporter_api_requests_total", "kind", workspace),
+        "errors": sum(summed_by_label(samples, "anthropic_batches_exporter_poll_errors_total", "reason", workspace).values()),
+        "success": success.get(workspace),
+    }
 
 
 # --- Waiting for polls ------------------------------------------------------------------------
@@ -361,7 +305,7 @@ def wait_full_reads(sim, proc, reads, pages, quiet=0.5):
         if now > deadline:
             raise Failure(f"{proc.bench_name}: {reads} full reads of {pages} pages not seen within "
                           f"{PHASE_TIMEOUT:.0f}s ({n} API requests logged, {describe_requests(entries)}): {log_tail(proc)}")
-        time.sleep(0.1)
+        time.sleep(0.1 if pages < 200 else 0.5)  # a large log is costly to fetch: look less often
 
 
 # --- Scrape measurements ------------------------------------------------------------------------
@@ -459,12 +403,13 @@ def run_ours(name, sim, extra, scrape_phase, r):
         try:
             m1 = wait_ours(proc, port, 1)
             cpu1 = cpu_seconds(proc.pid)
+            rss1 = status_kib(proc.pid, "VmRSS")
             entries = sim.requests()
             sim.clear()
             if m1["count"] != 1:
                 note(f"{name}: poll counter was {m1['count']:.0f} when first read (expected 1)")
             requests, later = requests_of_polls(name, entries, 1)
-            firsts.append({"cpu_s": cpu1, "wall_s": m1["sum"] / m1["count"], "requests": requests,
+            firsts.append({"cpu_s": cpu1, "wall_s": m1["sum"] / m1["count"], "requests": requests, "rss_kib": rss1,
                            "requests_counter": sum(m1["requests"].values()), "kinds": m1["requests"],
                            "later_requests_left_out": later})
             odd = describe_requests(entries)
@@ -481,7 +426,9 @@ def run_ours(name, sim, extra, scrape_phase, r):
     r["first_requests"] = statistics.median(x["requests"] for x in firsts)
     r["first_requests_counter"] = statistics.median(x["requests_counter"] for x in firsts)
     r["first_kinds"] = firsts[-1]["kinds"]
+    r["rss_first_kib"] = statistics.median(x["rss_kib"] for x in firsts)
     try:
+        time.sleep(SETTLE)  # e.g. to let the first read's memory be released before measuring
         mA = scrape_ours(port)
         cpuA = cpu_seconds(proc.pid)
         mB = wait_ours(proc, port, mA["count"] + POLLS, not_before=POLLS * INTERVAL - 1.0)
@@ -523,6 +470,105 @@ def run_ours(name, sim, extra, scrape_phase, r):
         stop(proc)
 
 
+def parse_multi(text):
+    match = re.fullmatch(r"\s*(\d+)\s*[x×]\s*(\d+)\s*", text or "")
+    if not match or int(match.group(1)) < 1 or int(match.group(2)) < 1:
+        return None
+    return int(match.group(1)), int(match.group(2))
+
+
+def run_multi(workspaces, batches, common, r):
+    """One exporter process polling `workspaces` workspaces of `batches` batches each. They all
+    point at ONE simulator (one simulator per workspace would be too many processes) under
+    different names in --config.file: each is polled, folded, counted and rendered on its own, as
+    distinct workspaces would be; only the API side is shared, and its CPU is not counted."""
+    sim = Simulator(ARGS.simulator, batches, name="simulator-multi")
+    scratch = os.path.join(ARGS.results, "multi")
+    os.makedirs(scratch, exist_ok=True)
+    key_file = os.path.join(scratch, "key")
+    descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as f:
+        f.write(API_KEY + "\n")
+    names = [f"ws-{i:03d}" for i in range(workspaces)]
+    config = os.path.join(scratch, "exporter.yml")
+    with open(config, "w") as f:
+        f.write("workspaces:\n")
+        for name in names:
+            f.write(f"  - name: {name}\n    api_key_file: {key_file}\n")
+    port = free_port()
+    argv = [ARGS.exporter, "--config.file", config, "--api-base-url", sim.url, "--web.listen-address",
+            f"127.0.0.1:{port}", "--poll-interval", go_duration(MULTI_INTERVAL), "--log.level", "warn", *common]
+    r["argv"] = " ".join(argv).replace(scratch, "$SCRATCH").replace(sim.url, "$SIMULATOR")
+    started = time.time()
+    proc = start("ours-multi", argv)
+    try:
+        deadline = time.monotonic() + PHASE_TIMEOUT
+        while True:
+            check_alive(proc)
+            samples = ours_samples(port, timeout=60)
+            counts = by_workspace(samples or [], "anthropic_batches_exporter_poll_duration_seconds_count")
+            done = [n for n in names if counts.get(n, 0) >= 1]
+            if len(done) == len(names):
+                break
+            if time.monotonic() > deadline:
+                raise Failure(f"multi: {len(done)} of {workspaces} workspaces finished a first poll within "
+                              f"{PHASE_TIMEOUT:.0f} s: {log_tail(proc)}")
+            time.sleep(0.5)
+        r["full_cpu_s"] = cpu_seconds(proc.pid)
+        successes = by_workspace(samples, "anthropic_batches_exporter_last_success_timestamp_seconds")
+        r["full_wall_s"] = max(successes.get(n, started) for n in names) - started
+        r["rss_first_kib"] = status_kib(proc.pid, "VmRSS")
+        say(f"multi: every workspace polled once: {r['full_cpu_s']:.2f} CPU s from exec, "
+            f"{r['full_wall_s']:.1f} s, RSS {r['rss_first_kib'] / 1024:.1f} MiB")
+
+        time.sleep(MULTI_INTERVAL)  # one interval to settle: first-poll stragglers, the first renders
+        before = ours_samples(port, timeout=60)
+        cpuA, tA = cpu_seconds(proc.pid), time.monotonic()
+        time.sleep(MULTI_INTERVALS * MULTI_INTERVAL)
+        cpuB, tB = cpu_seconds(proc.pid), time.monotonic()
+        r["rss_kib"] = status_kib(proc.pid, "VmRSS")
+        r["hwm_kib"] = status_kib(proc.pid, "VmHWM")
+        after = ours_samples(port, timeout=60)
+        now = time.time()
+        c0 = by_workspace(before, "anthropic_batches_exporter_poll_duration_seconds_count")
+        c1 = by_workspace(after, "anthropic_batches_exporter_poll_duration_seconds_count")
+        polls = sum(c1.get(n, 0) - c0.get(n, 0) for n in names)
+        intervals = (tB - tA) / MULTI_INTERVAL
+        r["window_s"] = tB - tA
+        r["polls"] = polls
+        r["cpu_s_per_interval"] = (cpuB - cpuA) / intervals
+        r["cpu_core_share"] = (cpuB - cpuA) / (tB - tA)
+        r["cpu_ms_per_workspace_poll"] = (cpuB - cpuA) * 1000 / polls if polls else None
+        kinds0 = summed_by_label(before, "anthropic_batches_exporter_api_requests_total", "kind")
+        kinds1 = summed_by_label(after, "anthropic_batches_exporter_api_requests_total", "kind")
+        r["requests_by_kind"] = {k: kinds1[k] - kinds0.get(k, 0) for k in kinds1 if kinds1[k] - kinds0.get(k, 0)}
+        successes = by_workspace(after, "anthropic_batches_exporter_last_success_timestamp_seconds")
+        ages = [now - successes[n] if n in successes else float("inf") for n in names]
+        r["current"] = sum(1 for a in ages if a <= 2 * MULTI_INTERVAL)
+        r["oldest_success_age_s"] = max(ages)
+        errors = summed_by_label(after, "anthropic_batches_exporter_poll_errors_total", "workspace")
+        r["poll_errors"] = sum(errors.values())
+        status, headers, plain = http_request(port, "GET", "/metrics", timeout=60)
+        status, headers, packed = http_request(port, "GET", "/metrics", {"Accept-Encoding": "gzip"}, timeout=60)
+        r["metrics_bytes"], r["metrics_gzip_bytes"] = len(plain), len(packed)
+        say(f"multi: {polls:.0f} polls in {tB - tA:.1f} s ({intervals:.1f} intervals): "
+            f"{r['cpu_s_per_interval'] * 1000:.0f} CPU ms per interval, {r['cpu_ms_per_workspace_poll'] or 0:.2f} ms per "
+            f"workspace poll; RSS {r['rss_kib'] / 1024:.1f} MiB; {r['current']}/{workspaces} current "
+            f"(oldest success {r['oldest_success_age_s']:.1f} s ago); /metrics {len(plain):,} bytes")
+        if r["current"] < workspaces:
+            note(f"multi: only {r['current']} of {workspaces} workspaces had a success within 2 poll intervals "
+                 f"(oldest {r['oldest_success_age_s']:.1f} s ago)")
+        if r["poll_errors"]:
+            note(f"multi: {r['poll_errors']:.0f} poll errors")
+    finally:
+        stop(proc)
+        stop(sim.proc)
+        try:
+            os.remove(key_file)
+        except OSError:
+            pass
+
+
 GO_TIME = re.compile(r"([\d.]+)(ns|us|µs|ms|s|m|h)")
 GO_UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -542,7 +588,15 @@ def run_peer(name, sim, once_argv, serve_argv, r):
         out_path = os.path.join(ARGS.results, "logs", f"{name}-once-{i + 1}.out")
         with open(out_path, "wb") as out:
             proc = start(f"{name}-once-{i + 1}", once_argv, stdout=out)
-        _, status, usage = os.wait4(proc.pid, 0)
+        deadline = time.monotonic() + PHASE_TIMEOUT
+        while True:
+            waited, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if waited == proc.pid:
+                break
+            if time.monotonic() > deadline:
+                stop(proc)
+                raise Failure(f"{name} --once did not finish in {PHASE_TIMEOUT:.0f} s")
+            time.sleep(0.05)
         proc.returncode = os.waitstatus_to_exitcode(status)
         CHILDREN.remove(proc)
         with open(out_path, "rb") as f:
@@ -573,6 +627,10 @@ def run_peer(name, sim, once_argv, serve_argv, r):
     proc = start(f"{name}-polls", serve_argv(port, INTERVAL))
     try:
         wait_full_reads(sim, proc, 1, pages)
+        r["rss_first_kib"] = status_kib(proc.pid, "VmRSS")
+        if SETTLE:
+            time.sleep(SETTLE)
+            wait_full_reads(sim, proc, 1, pages)  # back at an idle point between polls
         sim.clear()
         cpuA = cpu_seconds(proc.pid)
         entries = wait_full_reads(sim, proc, POLLS, pages)
@@ -631,17 +689,22 @@ def get(r, path):
     return v
 
 
-def build_report(results, machine, command, elapsed, naive_status):
+TODAY_SCRAPES_50 = 7241  # scrapes/s at 50 connections before issue 12 (README, 100,000 batches)
+
+
+def build_report(all_results, multi, machine, command, elapsed, naive_status):
     scale_ms = lambda v: None if v is None else v * 1000
     mib = lambda v: None if v is None else v / 1024
     # (label, getter, better) — better: "lower" -> ratio peer/ours; "higher" -> ours/peer; None -> no ratio
     rows = [
         ("API requests, first poll (full listing)", lambda r: get(r, "first_requests"), "lower"),
         ("API requests per steady-state poll", lambda r: get(r, "steady_requests"), "lower"),
-        ("CPU ms, process start through first full poll ¹", lambda r: scale_ms(get(r, "first_cpu_s")), "lower"),
+        ("CPU ms, process start through first full read ¹", lambda r: scale_ms(get(r, "first_cpu_s")), "lower"),
+        ("Wall ms of the first full read ³", lambda r: scale_ms(get(r, "first_wall_s")), "lower"),
         ("CPU ms per steady-state poll (warm process) ²", lambda r: scale_ms(get(r, "steady_cpu_s")), "lower"),
-        ("Wall ms per full poll ³", lambda r: scale_ms(get(r, "first_wall_s")), "lower"),
         ("Wall ms per steady-state poll ³", lambda r: scale_ms(get(r, "steady_wall_s") if "steady_wall_s" in r else get(r, "first_wall_s")), "lower"),
+        ("RSS (VmRSS) after the first full read, MiB ⁶", lambda r: mib(get(r, "rss_first_kib")), "lower"),
+        ("RSS (VmRSS) after %d steady polls, MiB ⁶" % POLLS, lambda r: mib(get(r, "rss_kib")), "lower"),
         ("Peak RSS (VmHWM) after 1 + %d polls, MiB" % POLLS, lambda r: mib(get(r, "hwm_kib")), "lower"),
         ("/metrics size, bytes ⁴", lambda r: get(r, "metrics_bytes"), "lower"),
         ("/metrics size gzip, bytes ⁴", lambda r: get(r, "metrics_gzip_bytes"), "lower"),
@@ -668,37 +731,69 @@ def build_report(results, machine, command, elapsed, naive_status):
         return "n/a" if peer == 0 else num(ours / peer) + "×"
 
     lines = []
-    lines.append(f"| Figure ({BATCHES:,} batches, {ACTIVE} active) | " + " | ".join(c[1] for c in columns)
-                 + " | Go ÷ ours | Python ÷ ours | naive ÷ ours |")
-    lines.append("|---|" + "---:|" * (len(columns) + 3))
-    for label, getter, better in rows:
-        values = {}
-        for key, _ in columns:
-            r = results.get(key)
-            if isinstance(r, str):
-                values[key] = r
-            elif r is None:
-                values[key] = None
-            else:
-                try:
-                    values[key] = getter(r)
-                except Exception:
-                    values[key] = None
-        if key_is_scrape_row(label) and isinstance(results.get("ours_naive"), dict):
-            values["ours_naive"] = "—"
-        cells = [num(values[k]) for k, _ in columns]
-        cells.append(ratio(values["ours"], values["go"], better))
-        cells.append(ratio(values["ours"], values["python"], better))
-        cells.append(ratio(values["ours"], values["ours_naive"], better))
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    for size, results in all_results.items():
+        if lines:
+            lines.append("")
+        lines.append(f"| Figure ({size:,} batches, {ACTIVE} active) | " + " | ".join(c[1] for c in columns)
+                     + " | Go ÷ ours | Python ÷ ours | naive ÷ ours |")
+        lines.append("|---|" + "---:|" * (len(columns) + 3))
+        for label, getter, better in rows:
+            values = {}
+            for key, _ in columns:
+                r = results.get(key)
+                if isinstance(r, str):
+                    values[key] = r
+                elif r is None:
+                    values[key] = "not run"
+                else:
+                    try:
+                        values[key] = getter(r)
+                    except Exception:
+                        values[key] = None
+            if key_is_scrape_row(label) and isinstance(results.get("ours_naive"), dict):
+                values["ours_naive"] = "—"
+            cells = [num(values[k]) for k, _ in columns]
+            cells.append(ratio(values["ours"], values["go"], better))
+            cells.append(ratio(values["ours"], values["python"], better))
+            cells.append(ratio(values["ours"], values["ours_naive"], better))
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+
+    if multi:
+        w, b = multi["shape"]
+        lines += ["", f"| Figure: {w} workspaces × {b:,} batches in one process, poll interval {MULTI_INTERVAL:g} s ⁷ | ours |",
+                  "|---|---:|"]
+        mrows = [
+            ("CPU s, process start until every workspace finished its first full read", get(multi, "full_cpu_s")),
+            ("Wall s until every workspace finished its first full read", get(multi, "full_wall_s")),
+            ("RSS (VmRSS) after every first full read, MiB", mib(get(multi, "rss_first_kib"))),
+            (f"CPU ms per poll interval (mean over {MULTI_INTERVALS} intervals)", scale_ms(get(multi, "cpu_s_per_interval"))),
+            ("Share of one core", get(multi, "cpu_core_share")),
+            ("Workspace polls in the window", get(multi, "polls")),
+            ("CPU ms per workspace poll", get(multi, "cpu_ms_per_workspace_poll")),
+            ("RSS (VmRSS) at the end of the window, MiB", mib(get(multi, "rss_kib"))),
+            ("Peak RSS (VmHWM), MiB", mib(get(multi, "hwm_kib"))),
+            ("Workspaces current (last success within 2 poll intervals)",
+             None if get(multi, "current") is None else f"{multi['current']} of {w}"),
+            ("Oldest last success at the end, s ago", get(multi, "oldest_success_age_s")),
+            ("/metrics size, bytes (gzip)", None if get(multi, "metrics_bytes") is None
+             else f"{multi['metrics_bytes']:,} ({multi['metrics_gzip_bytes']:,})"),
+        ]
+        if isinstance(multi.get("failure"), str):
+            mrows.append(("Failure", multi["failure"]))
+        lines += [f"| {label} | {num(value)} |" for label, value in mrows]
+
+    lines += targets(all_results)
 
     foot = [
         "",
-        "Ratios: peer ÷ ours for costs and ours ÷ peer for scrapes/s, so > 1 means ours is better.",
+        "Ratios: peer ÷ ours for costs and ours ÷ peer for scrapes/s, so > 1 means ours is better. "
+        "\"not run\": left out by BENCH_CONTENDERS; a failure (e.g. a phase that did not finish within "
+        f"BENCH_PHASE_TIMEOUT = {PHASE_TIMEOUT:.0f} s) is in the notes below.",
         "",
         f"¹ Median of {ONCE_RUNS} fresh processes each. Ours: the process's CPU-time clock (user + system) from exec until "
         f"the poll counter reads 1. Peers: their `--once` run (exec, one full poll, exit; rusage from wait4).",
-        f"² On-CPU time (user + system, all threads, read from the process's CPU-time clock) across {POLLS} polls of a serving process (poll interval {INTERVAL:g} s), read at idle points "
+        f"² On-CPU time (user + system, all threads, read from the process's CPU-time clock) across {POLLS} polls of a serving process (poll interval {INTERVAL:g} s"
+        f"{f', the window starting {SETTLE:g} s after the first poll' if SETTLE else ', the window starting right after the first poll'}), read at idle points "
         f"between polls, divided by polls completed (ours: the poll counter; peers: full reads in the simulator's "
         f"request log). Peers always read every page.",
         f"³ Ours: anthropic_batches_exporter_poll_duration_seconds _sum/_count (first poll, median of {ONCE_RUNS} processes; steady-state polls). "
@@ -707,24 +802,32 @@ def build_report(results, machine, command, elapsed, naive_status):
         "(active plus recently ended); the peers expose aggregates plus per-batch series of active batches only.",
         f"⁵ Naive: `--api.full-resync-interval 0`, every poll a full listing. {naive_status} "
         "Scrape rows are not repeated for it (same binary, same serving path).",
+        "⁶ VmRSS from /proc/PID/status. Ours: just after the poll counter first reads 1 (median of the fresh processes), "
+        "and after the steady-state polls. Peers: in the serving process, after its first full read and after the steady polls.",
+        f"⁷ Every workspace is a --config.file entry with its own name, all pointing at one simulator of {multi['shape'][1]:,} batches "
+        "with the same key file: each is polled, folded, counted and rendered as a distinct workspace would be; only the API "
+        "side is shared (its CPU is not counted). CPU from the process's CPU-time clock over the window; \"current\" "
+        "compares each workspace's anthropic_batches_exporter_last_success_timestamp_seconds with the clock at the end."
+        if multi else "⁷ (no multi-workspace run: BENCH_MULTI empty)",
         ARGS.budget_text + " Other flags at their defaults, except `--poll-interval` and `--log.level warn`.",
         f"wrk: `-t1 -c1` and `-t2 -c{WRK_CONNECTIONS}`, `-d{WRK_SECONDS}s --latency --timeout {WRK_TIMEOUT}s "
         f"-H 'Accept-Encoding: gzip'`, against a fresh instance with a 1 h poll interval, after its first poll.",
     ]
-    kinds = []
-    for key, title in columns:
-        r = results.get(key)
-        if isinstance(r, dict) and r.get("steady_kinds") is not None:
-            kinds.append(f"{title}: " + ", ".join(f"{k} {num(v)}" for k, v in sorted(r["steady_kinds"].items())))
-    if kinds:
-        foot.append("Steady-state requests per poll by kind: " + "; ".join(kinds) + ".")
+    for size, results in all_results.items():
+        kinds = []
+        for key, title in columns:
+            r = results.get(key)
+            if isinstance(r, dict) and r.get("steady_kinds") is not None:
+                kinds.append(f"{title}: " + ", ".join(f"{k} {num(v)}" for k, v in sorted(r["steady_kinds"].items())))
+        if kinds:
+            foot.append(f"Steady-state requests per poll by kind at {size:,} batches: " + "; ".join(kinds) + ".")
+        for key, title in columns:
+            r = results.get(key)
+            if isinstance(r, dict) and "steady_harness_scrapes" in r:
+                foot.append(f"{title} at {size:,}: the harness scraped it {r['steady_harness_scrapes']} times during the "
+                            f"steady-state window (to read the poll counter); that CPU is included.")
     if "ticks" in CPU_METHODS:
         foot.append(f"Some CPU figures fell back to /proc/PID/stat clock ticks (1/{CLK_TCK} s).")
-    for key, title in columns:
-        r = results.get(key)
-        if isinstance(r, dict) and "steady_harness_scrapes" in r:
-            foot.append(f"{title}: the harness scraped it {r['steady_harness_scrapes']} times during the steady-state "
-                        f"window (to read the poll counter); that CPU is included.")
     foot.append("")
     foot.append(f"Machine: {machine}")
     foot.append(f"Our exporter built from the {ARGS.source}.")
@@ -737,49 +840,56 @@ def build_report(results, machine, command, elapsed, naive_status):
     return "\n".join(lines + foot) + "\n"
 
 
+def targets(all_results):
+    """Issue 12's targets beside what this run measured (ours, default flags)."""
+    ours = {size: r["ours"] for size, r in all_results.items() if isinstance(r.get("ours"), dict)}
+    small, large = ours.get(100_000), ours.get(1_000_000)
+    if not small and not large:
+        return []
+    mib = 1024 * 1024
+
+    def verdict(ok):
+        return "n/a" if ok is None else ("met" if ok else "**not met**")
+
+    out = ["", "| Target (issue 12) | measured | verdict |", "|---|---:|---|"]
+    cpu_s = get(small, "steady_cpu_s") if small else None
+    cpu_l = get(large, "steady_cpu_s") if large else None
+    if cpu_s is not None:
+        out.append(f"| CPU per steady poll at 100,000 batches ≤ 10 ms | {num(cpu_s * 1000)} ms | {verdict(cpu_s <= 0.010)} |")
+    if cpu_s is not None and cpu_l is not None:
+        out.append(f"| CPU per steady poll at 1,000,000 ≤ 1.5 × the 100,000 figure | {num(cpu_l * 1000)} ms = "
+                   f"{num(cpu_l / cpu_s)} × | {verdict(cpu_l <= 1.5 * cpu_s)} |")
+    rss_s = get(small, "rss_kib") if small else None
+    rss_l = get(large, "rss_kib") if large else None
+    if rss_s is not None:
+        out.append(f"| RSS holding 100,000 batches ≤ 40 MB (after {POLLS} steady polls) | {num(rss_s * 1024 / 1e6)} MB "
+                   f"({num(rss_s / 1024)} MiB) | {verdict(rss_s * 1024 <= 40e6)} |")
+    if rss_l is not None:
+        out.append(f"| RSS holding 1,000,000 batches ≤ 100 MB (after {POLLS} steady polls) | {num(rss_l * 1024 / 1e6)} MB "
+                   f"({num(rss_l / 1024)} MiB) | {verdict(rss_l * 1024 <= 100e6)} |")
+    if rss_s is not None and rss_l is not None:
+        per = (rss_l - rss_s) * 1024 / 900_000
+        out.append(f"| Under 60 bytes per extra ended batch ((RSS at 1M − RSS at 100k) ÷ 900,000) | {num(per)} bytes | "
+                   f"{verdict(per < 60)} |")
+    rps = get(small, "wrkN.rps") if small else None
+    if rps is not None:
+        out.append(f"| Scrapes/s at 50 connections ≥ today's {TODAY_SCRAPES_50:,} (100,000 batches) | {num(rps)} | "
+                   f"{verdict(rps >= TODAY_SCRAPES_50)} |")
+    del mib
+    return out
+
+
 def key_is_scrape_row(label):
     return label.startswith(("/metrics", "Scrape", "CPU ms per scrape", "Peak RSS (VmHWM) after the wrk", "Batches counted"))
-
-
-def loadavg():
-    try:
-        with open("/proc/loadavg") as f:
-            return " ".join(f.read().split()[:3])
-    except OSError:
-        return "?"
 
 
 LOAD_AT_START = loadavg()
 
 
 def machine_info():
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    mem = ""
-    try:
-        with open("/proc/meminfo") as f:
-            mem = f"{int(f.readline().split()[1]) / 1024 / 1024:.1f} GiB RAM"
-    except OSError:
-        pass
-
-    def version(argv):
-        try:
-            out = subprocess.run(argv, capture_output=True, text=True, timeout=20)
-            return (out.stdout or out.stderr).strip().splitlines()[0]
-        except Exception:
-            return "?"
-
     load = f"load average {LOAD_AT_START} at start, {loadavg()} at end (other work on this machine skews every figure)"
-    return (f"nproc {os.cpu_count()}, {model}, {mem}, Linux {platform.release()}; {load}; "
-            f"{version(['swift', '--version'])}; {version(['go', 'version'])}; Python {platform.python_version()}; "
-            f"{version(['wrk', '--version'])}")
+    return (f"{machine_summary()}; {load}; {version(['swift', '--version'])}; {version(['go', 'version'])}; "
+            f"Python {platform.python_version()}; {version(['wrk', '--version'])}")
 
 
 def main():
@@ -804,61 +914,81 @@ def main():
                         + (" (no request budget; the peers have none)." if budget == "0" else ".")
                         if common else "Our exporter ran with its default request budget (if it has one).")
 
-    results = {}
+    global BATCHES
+    all_results, multi, naive_status = {}, {}, ""
     try:
-        sim = Simulator(ARGS.simulator)
-        truth = sim.truth()
-        say(f"simulator on 127.0.0.1:{sim.port}: {truth.get('batches')} batches, {truth.get('by_status')}")
-        results["simulator"] = {"port": sim.port, "truth": {k: truth.get(k) for k in ("batches", "by_status", "archived")}}
+        for size in SIZES:
+            BATCHES = size
+            say(f"=== {size:,} batches")
+            results = all_results[size] = {}
+            sim = Simulator(ARGS.simulator, size)
+            truth = sim.truth()
+            say(f"simulator on 127.0.0.1:{sim.port}: {truth.get('batches')} batches, {truth.get('by_status')}")
+            results["simulator"] = {"port": sim.port, "truth": {k: truth.get(k) for k in ("batches", "by_status", "archived")}}
 
-        contenders = [
-            ("ours", lambda r: run_ours("ours", sim, common, True, r)),
-            ("ours_naive", lambda r: run_ours("ours-naive", sim, common + ["--api.full-resync-interval", "0"], False, r)),
-            ("go", lambda r: run_peer(
-                "go", sim, [ARGS.go_peer, "--once", "--api-base-url", sim.url],
-                lambda port, interval: [ARGS.go_peer, "--api-base-url", sim.url, "--web.listen-address",
-                                        f"127.0.0.1:{port}", "--poll-interval", go_duration(interval)], r)),
-            ("python", lambda r: run_peer(
-                "python", sim, [sys.executable, ARGS.py_peer, "--once", "--api-base-url", sim.url],
-                lambda port, interval: [sys.executable, ARGS.py_peer, "--api-base-url", sim.url, "--port", str(port),
-                                        "--interval", f"{interval:g}"], r)),
-        ]
-        naive_status = ""
-        for key, run in contenders:
-            if key == "ours_naive" and not naive_flag:
-                results[key] = "n/a"
-                naive_status = "Not measured: this build does not accept `--api.full-resync-interval` (not in --help)."
-                note("the exporter does not accept --api.full-resync-interval yet: naive column is n/a")
-                continue
-            say(f"--- {key}")
-            r = {}
+            contenders = [
+                ("ours", lambda r: run_ours("ours", sim, common, True, r)),
+                ("ours_naive", lambda r: run_ours("ours-naive", sim, common + ["--api.full-resync-interval", "0"], False, r)),
+                ("go", lambda r: run_peer(
+                    "go", sim, [ARGS.go_peer, "--once", "--api-base-url", sim.url],
+                    lambda port, interval: [ARGS.go_peer, "--api-base-url", sim.url, "--web.listen-address",
+                                            f"127.0.0.1:{port}", "--poll-interval", go_duration(interval)], r)),
+                ("python", lambda r: run_peer(
+                    "python", sim, [sys.executable, ARGS.py_peer, "--once", "--api-base-url", sim.url],
+                    lambda port, interval: [sys.executable, ARGS.py_peer, "--api-base-url", sim.url, "--port", str(port),
+                                            "--interval", f"{interval:g}"], r)),
+            ]
+            for key, run in contenders:
+                if key not in CONTENDERS:
+                    continue
+                if key == "ours_naive" and not naive_flag:
+                    results[key] = "n/a"
+                    naive_status = "Not measured: this build does not accept `--api.full-resync-interval` (not in --help)."
+                    note("the exporter does not accept --api.full-resync-interval yet: naive column is n/a")
+                    continue
+                say(f"--- {key} ({size:,} batches)")
+                r = {}
+                try:
+                    run(r)
+                    results[key] = r
+                except Failure as error:
+                    note(f"{key} at {size:,} batches failed: {error}")
+                    results[key] = r if r else "failed"
+                    if isinstance(results[key], dict):
+                        results[key]["failure"] = str(error)
+            if naive_flag and isinstance(results.get("ours_naive"), dict) and not naive_status:
+                naive_status = "Measured."
+            if isinstance(results.get("ours"), dict) and results["ours"].get("steady_kinds", {}).keys() <= {"full"}:
+                note(f"ours (default flags) made only full listings in steady state at {size:,} batches")
+            stop(sim.proc)
+
+        shape = parse_multi(MULTI)
+        if shape is None and MULTI not in ("", "0"):
+            note(f"BENCH_MULTI={MULTI!r} is not WORKSPACESxBATCHES: the multi-workspace run was skipped")
+        if shape is not None and "ours" in CONTENDERS:
+            say(f"=== {shape[0]} workspaces x {shape[1]:,} batches in one process")
+            multi = {"shape": shape}
             try:
-                run(r)
-                results[key] = r
+                run_multi(shape[0], shape[1], common, multi)
             except Failure as error:
-                note(f"{key} failed: {error}")
-                results[key] = r if r else "failed"
-                if isinstance(results[key], dict):
-                    results[key]["failure"] = str(error)
-        if naive_flag and isinstance(results.get("ours_naive"), dict) and not naive_status:
-            naive_status = "Measured."
-        if isinstance(results.get("ours"), dict) and results["ours"].get("steady_kinds", {}).keys() <= {"full"}:
-            note("ours (default flags) made only full listings in steady state: no incremental polls in this build")
+                note(f"multi-workspace run failed: {error}")
+                multi["failure"] = str(error)
     finally:
         stop_all()
 
     elapsed = time.time() - ARGS.started
-    report = build_report(results, machine_info(), ARGS.command, elapsed, naive_status)
+    report = build_report(all_results, multi, machine_info(), ARGS.command, elapsed, naive_status)
     os.makedirs(ARGS.results, exist_ok=True)
     with open(os.path.join(ARGS.results, "latest.md"), "w") as f:
         f.write(report)
     with open(os.path.join(ARGS.results, "latest.json"), "w") as f:
-        json.dump({"results": results, "notes": NOTES, "command": ARGS.command, "elapsed_s": elapsed,
-                   "config": {"batches": BATCHES, "active": ACTIVE, "interval_s": INTERVAL, "polls": POLLS,
-                              "once_runs": ONCE_RUNS, "wrk_seconds": WRK_SECONDS,
-                              "wrk_connections": WRK_CONNECTIONS}}, f, indent=2, default=str)
+        json.dump({"results": {str(k): v for k, v in all_results.items()}, "multi": multi, "notes": NOTES,
+                   "command": ARGS.command, "elapsed_s": elapsed,
+                   "config": {"batches": SIZES, "active": ACTIVE, "interval_s": INTERVAL, "polls": POLLS,
+                              "once_runs": ONCE_RUNS, "wrk_seconds": WRK_SECONDS, "wrk_connections": WRK_CONNECTIONS,
+                              "contenders": CONTENDERS, "multi": MULTI, "multi_interval_s": MULTI_INTERVAL,
+                              "multi_intervals": MULTI_INTERVALS}}, f, indent=2, default=str)
     print(report, end="")
-
 
 if __name__ == "__main__":
     try:

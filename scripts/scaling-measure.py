@@ -13,8 +13,9 @@ many separate workspaces of that size, as far as the exporter is concerned). The
   memory        VmHWM / VmRSS from /proc/PID/status at the end
   /metrics      size plain and gzip, and CPU per scrape
 
-CPU is utime + stime of the exporter process from /proc/PID/stat; the simulator's CPU is
-not counted. Prints one JSON object. Only the Python standard library is used.
+CPU is user + system time of the exporter process from its CPU-time clock (scripts/benchlib.py,
+shared with scripts/bench.py; the same clock /proc/PID/stat rounds to ticks); the simulator's CPU
+is not counted. The exposition is read with prometheus_client's parser. Prints one JSON object.
 
   swift build -c release --scratch-path .build-scaling      # from the repository root
   python3 scripts/scaling-measure.py --workspaces 10 --batches 10000 --active 20
@@ -33,22 +34,9 @@ import tempfile
 import time
 import urllib.request
 
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    # fields[0] is state (field 3); utime is field 14, stime field 15.
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def status_kib(pid, key):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return None
+sys.dont_write_bytecode = True  # no scripts/__pycache__ beside the sources
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import by_workspace, cpu_seconds, only_families, parse_exposition, status_kib, summed_by_label  # noqa: E402
 
 
 def wait_for(predicate, timeout, what):
@@ -75,20 +63,15 @@ def scrape(port, encoding=None):
 
 
 def poll_counts(text):
-    counts = {}
-    for match in re.finditer(
-        r'^anthropic_batches_exporter_poll_duration_seconds_count\{workspace="([^"]+)"\} (\S+)$', text, re.M
-    ):
-        counts[match.group(1)] = int(float(match.group(2)))
-    return counts
+    """{workspace: polls completed} from anthropic_batches_exporter_poll_duration_seconds_count."""
+    samples = parse_exposition(only_families(text, ["anthropic_batches_exporter_poll_duration_seconds"]))
+    return {w: int(v) for w, v in by_workspace(samples, "anthropic_batches_exporter_poll_duration_seconds_count").items()}
 
 
 def api_requests(text):
-    totals = {}
-    for match in re.finditer(r'^anthropic_batches_exporter_api_requests_total\{([^}]*)\} (\S+)$', text, re.M):
-        kind = re.search(r'kind="([^"]+)"', match.group(1)).group(1)
-        totals[kind] = totals.get(kind, 0) + int(float(match.group(2)))
-    return totals
+    """{kind: requests} summed over workspaces from anthropic_batches_exporter_api_requests_total."""
+    samples = parse_exposition(only_families(text, ["anthropic_batches_exporter_api_requests"]))
+    return {k: int(v) for k, v in summed_by_label(samples, "anthropic_batches_exporter_api_requests_total", "kind").items()}
 
 
 def main():
@@ -183,6 +166,13 @@ def main():
         counts2 = poll_counts(second)
         requests2 = api_requests(second)
         metric_polls = sum(counts2.get(n, 0) - counts1.get(n, 0) for n in names)
+        # Every workspace current: its last success within two poll intervals of now.
+        interval_s = float(re.fullmatch(r"(\d+(?:\.\d+)?)s", args.poll_interval).group(1)) \
+            if re.fullmatch(r"\d+(?:\.\d+)?s", args.poll_interval) else None
+        successes = by_workspace(parse_exposition(only_families(
+            second, ["anthropic_batches_exporter_last_success_timestamp_seconds"])),
+            "anthropic_batches_exporter_last_success_timestamp_seconds")
+        ages = [time.time() - successes[n] if n in successes else float("inf") for n in names]
         result["steady_phase"] = {
             "wall_seconds": round(wall2 - wall1, 2),
             "cpu_seconds": round(cpu2 - cpu1, 3),
@@ -190,6 +180,8 @@ def main():
             "polls_by_metric": metric_polls,
             "polls_by_log": logged2 - logged1,
             "workspaces_seen_in_metric": len(counts2),
+            "workspaces_current": None if interval_s is None else sum(1 for a in ages if a <= 2 * interval_s),
+            "oldest_success_age_seconds": round(max(ages), 2),
             "api_requests_delta": {k: requests2.get(k, 0) - requests1.get(k, 0) for k in requests2},
             "cpu_ms_per_poll": round(1000 * (cpu2 - cpu1) / max(1, logged2 - logged1), 3),
         }
@@ -214,7 +206,7 @@ def main():
         result["metrics_endpoint"] = {
             "plain_bytes": len(plain),
             "gzip_bytes": len(zipped),
-            "series": sum(1 for line in plain.decode().splitlines() if line and not line.startswith("#")),
+            "series": len(parse_exposition(plain.decode())),
             # Polls that completed during the scrapes are subtracted at the steady per-poll cost.
             "cpu_ms_per_plain_scrape": round(1000 * ((cpu_b - cpu_a) - (polls_b - polls_a) * per_poll) / args.scrapes, 2),
             "cpu_ms_per_gzip_scrape": round(1000 * ((cpu_c - cpu_b) - (polls_c - polls_b) * per_poll) / args.scrapes, 2),

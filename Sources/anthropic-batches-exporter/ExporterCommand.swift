@@ -118,6 +118,12 @@ struct ExporterCommand: AsyncParsableCommand {
     @Option(name: .customLong("results.max-bytes"), help: "Results files larger than this are skipped (and counted as skipped_size).")
     var resultsMaxBytes: UInt64 = 8 << 30
 
+    @Option(name: .customLong("results.retry-backoff"), help: "Wait after a results download's first failed attempt (cut, short or inconsistent stream, 404, transfer error); doubles after each further failure, capped at 10m.")
+    var resultsRetryBackoff = "15s"
+
+    @Option(name: .customLong("results.max-attempts"), help: "Attempts at most per results file; after the last failed one the batch counts as failed and nothing of it is counted.")
+    var resultsMaxAttempts = 8
+
     @Option(name: .customLong("results.prices-file"), help: "YAML price file (USD per million tokens by model id or prefix; see deploy/examples/prices.yml) for anthropic_message_batches_estimated_cost_usd_total.")
     var resultsPricesFile: String?
 

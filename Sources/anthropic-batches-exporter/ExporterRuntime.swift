@@ -80,6 +80,7 @@ struct ExporterRuntime {
                             baseURL: workspace.client.baseURL,
                             concurrency: settings.resultsConcurrency,
                             maxBytes: settings.resultsMaxBytes,
+                            retry: settings.resultsRetry,
                             prices: settings.prices
                         ),
                         http

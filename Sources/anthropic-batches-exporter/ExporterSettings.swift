@@ -72,6 +72,7 @@ struct ExporterSettings: Sendable {
     var resultsEnabled: Bool
     var resultsConcurrency: Int
     var resultsMaxBytes: UInt64
+    var resultsRetry: ResultsRetryPolicy
     var prices: PriceTable?
     var logLevel: Logger.Level
     var logFormat: LogFormat
@@ -166,6 +167,13 @@ struct ExporterSettings: Sendable {
             throw SettingsError(description: "--results.max-bytes must be more than 0")
         }
         resultsMaxBytes = flags.resultsMaxBytes
+        guard (1...100).contains(flags.resultsMaxAttempts) else {
+            throw SettingsError(description: "--results.max-attempts must be between 1 and 100 (got \(flags.resultsMaxAttempts))")
+        }
+        let retryBackoff = try Self.duration(flags.resultsRetryBackoff, flag: "--results.retry-backoff", minimum: .milliseconds(1))
+        resultsRetry = ResultsRetryPolicy(
+            maxAttempts: flags.resultsMaxAttempts, baseDelay: retryBackoff, maxDelay: max(retryBackoff, ResultsRetryPolicy().maxDelay)
+        )
         if let file = flags.resultsPricesFile {
             prices = try Self.prices(file)
         } else {

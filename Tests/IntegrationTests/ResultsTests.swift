@@ -24,7 +24,8 @@ struct ResultsTests {
         "claude-sonnet-4*": ["input": 3, "output": 15, "cache_read": 0.3, "cache_write_5m": 3.75, "cache_write_1h": 6],
         "claude-haiku-4-5-20251001": ["input": 1, "output": 5, "cache_read": 0.1, "cache_write_5m": 1.25, "cache_write_1h": 2],
     ]
-    static let batchDiscount = 0.5
+    // Not 0.5, so a discount applied the wrong way round (× d instead of × (1 − d)) shows.
+    static let batchDiscount = 0.4
 
     static var pricesFile: String {
         var text = "batch_discount: \(batchDiscount)\nmodels:\n"
@@ -100,7 +101,7 @@ struct ResultsTests {
                 let parts = key.split(separator: "/").map(String.init)
                 let (model, type) = (parts[0], parts[1])
                 if let price = ResultsTests.price(of: model) {
-                    cost[model, default: 0] += count * (price[type] ?? .nan) / 1_000_000 * ResultsTests.batchDiscount
+                    cost[model, default: 0] += count * (price[type] ?? .nan) / 1_000_000 * (1 - ResultsTests.batchDiscount)
                 } else {
                     unpriced[model, default: 0] += count
                 }

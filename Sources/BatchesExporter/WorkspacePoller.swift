@@ -61,8 +61,8 @@ public final class WorkspacePoller: Service, Sendable {
         var lifecycleVersion: UInt64 = 0
         var corrections: [LedgerCorrection: UInt64] = [:]
         var health = PollHealth()
-        /// Changes on every publish: the health group moves with every poll.
-        var healthVersion: UInt64 = 0
+        /// The publisher's versions for the groups' own counters (see ``GroupVersions``).
+        var groupVersions = GroupVersions()
         var resync: ResyncProgress?
         var lastFullReadStarted: ContinuousClock.Instant?
         /// The same moment in wall time, for the state file (``StateFileStore``).
@@ -490,14 +490,20 @@ public final class WorkspacePoller: Service, Sendable {
     /// The workspace's families in groups, each rebuilt only when its version moved: an
     /// unchanged poll re-renders the health group alone.
     private func familyGroups(_ state: inout State) -> [FamilyGroup] {
-        state.healthVersion &+= 1
+        // The health group moves with every publish; the others when their own counters do.
+        let makeVersion = { [publisher] in publisher.makeVersion() }
+        let lifecycleVersion = state.groupVersions.version(of: "lifecycle", local: state.lifecycleVersion, makeVersion: makeVersion)
+        let resultsVersion = results.map { state.groupVersions.version(of: "results", local: $0.version, makeVersion: makeVersion) }
+        let derivedVersion = state.derivedFromVersion.map {
+            state.groupVersions.version(of: "derived", local: $0, makeVersion: makeVersion)
+        }
         let workspace = configuration.workspace
         let pollInterval = configuration.pollInterval
         let requestsPerMinute = configuration.maxRequestsPerMinute
         let (health, rateLimits, corrections, exhausted) = (state.health, state.rateLimits, state.corrections, budget.exhausted)
         let storage = stateStore?.families(workspace: workspace) ?? []
         var groups = [
-            FamilyGroup(key: "health", version: state.healthVersion) {
+            FamilyGroup(key: "health", version: publisher.makeVersion()) {
                 WorkspaceMetrics.healthFamilies(workspace: workspace, health: health, pollInterval: pollInterval)
                     + WorkspaceMetrics.budgetFamilies(
                         workspace: workspace, exhausted: exhausted, requestsPerMinute: requestsPerMinute, rateLimits: rateLimits
@@ -507,13 +513,13 @@ public final class WorkspacePoller: Service, Sendable {
             }
         ]
         let lifecycle = state.lifecycle
-        groups.append(FamilyGroup(key: "lifecycle", version: state.lifecycleVersion) {
+        groups.append(FamilyGroup(key: "lifecycle", version: lifecycleVersion) {
             WorkspaceMetrics.lifecycleFamilies(workspace: workspace, lifecycle: lifecycle)
         })
-        if let results {
-            groups.append(FamilyGroup(key: "results", version: results.version) { results.families(workspace: workspace) })
+        if let results, let resultsVersion {
+            groups.append(FamilyGroup(key: "results", version: resultsVersion) { results.families(workspace: workspace) })
         }
-        if state.hasListing, let summary = state.summary, let version = state.derivedFromVersion {
+        if state.hasListing, let summary = state.summary, let version = derivedVersion {
             groups.append(FamilyGroup(key: "batches", version: version) {
                 WorkspaceMetrics.batchFamilies(workspace: workspace, summary: summary)
             })

@@ -149,6 +149,10 @@ struct CommandLineTests {
         (["--log.format", "xml"], "--log.format"),
         (["--api-base-url", "ftp://x"], "--api-base-url"),
         (["--api-key-file", "/nonexistent/key"], "--api-key-file"),
+        (["--results.max-attempts", "0"], "--results.max-attempts"),
+        (["--results.retry-backoff", "later"], "--results.retry-backoff"),
+        (["--results.concurrency", "0"], "--results.concurrency"),
+        (["--results.prices-file", "/nonexistent/prices.yml"], "--results.prices-file"),
     ])
     func badFlags(arguments: [String], message: String) async throws {
         let process = try ChildProcess(Binaries.exporter, arguments: arguments, environment: ["ANTHROPIC_API_KEY": "sk-ant-x"])

@@ -68,8 +68,9 @@ final class ChildProcess: Sendable {
     }
 
     /// SIGTERM, then SIGKILL if it has not exited within `grace`. Returns the exit status.
+    /// The grace is generous: a graceful stop saves state, and a loaded machine may be slow.
     @discardableResult
-    func stop(grace: Duration = .seconds(5)) async -> Int32 {
+    func stop(grace: Duration = .seconds(15)) async -> Int32 {
         guard isRunning else { return process.terminationStatus }
         signal(SIGTERM)
         if (try? await waitForExit(timeout: grace)) == nil {

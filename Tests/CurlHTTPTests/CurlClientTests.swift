@@ -19,6 +19,9 @@ struct ScriptedResponder: HTTPResponder {
             return ServerResponse(status: 200, body: ByteBuffer(string: String(repeating: "y", count: 1000)), fault: .truncateBody(afterBytes: 10))
         case "/teapot":
             return .text(418, "short and stout")
+        case "/redirect":
+            // Where a redirect would send the API key if it were followed.
+            return .text(302, "moved", headers: [("Location", "/echo-headers")])
         default:
             return .text(200, "hello")
         }
@@ -58,6 +61,17 @@ struct CurlClientTests {
             let teapot = try await client.get(url: "http://127.0.0.1:\(port)/teapot", headers: [])
             #expect(teapot.status == 418)
             #expect(String(decoding: teapot.body, as: UTF8.self) == "short and stout")
+        }
+    }
+
+    @Test("A redirect is returned as it is, never followed (the API key stays with the host it was meant for)")
+    func noRedirects() async throws {
+        try await Self.withServer { port in
+            let client = try Self.client()
+            let response = try await client.get(url: "http://127.0.0.1:\(port)/redirect", headers: [("x-api-key", "k1")])
+            #expect(response.status == 302)
+            #expect(response.header("location") == "/echo-headers")
+            #expect(String(decoding: response.body, as: UTF8.self) == "moved", "the body is the redirect's, not the target's")
         }
     }
 

@@ -62,8 +62,18 @@ struct IncrementalPollingTests {
             try resyncing.scrape()[#"anthropic_batches_exporter_snapshot_batches{workspace="default"}"#] == 2_999
         }
         #expect(Self.counter(try resyncing.scrape(), kind: "full") >= 6, "a second full read happened")
+        // The folded entry the resync removed is counted as a correction, once, so drift shows.
+        let deletedCorrections = #"anthropic_batches_exporter_resync_corrections_total{workspace="default",kind="deleted"}"#
+        try await eventually("the resync's correction to be counted") { try resyncing.scrape()[deletedCorrections] == 1 }
+        // Two full reads' worth of pages later, at least one whole resync ran after the correction.
+        let fullPagesAtCorrection = Self.counter(try resyncing.scrape(), kind: "full")
+        try await eventually(timeout: .seconds(60), "another whole resync") {
+            Self.counter(try resyncing.scrape(), kind: "full") >= fullPagesAtCorrection + 6
+        }
+        #expect(try resyncing.scrape()[deletedCorrections] == 1, "later resyncs find nothing more to correct")
         try await incrementalOnly.waitForPolls(3)
         #expect(try incrementalOnly.scrape()[#"anthropic_batches_exporter_snapshot_batches{workspace="default"}"#] == 3_000)
+        #expect(try incrementalOnly.scrape()[deletedCorrections] == 0, "no resync, nothing corrected")
     }
 
     @Test("--api.full-resync-interval 0 reads everything on every poll (the naive mode)")

@@ -82,15 +82,18 @@ let package = Package(
             dependencies: ["BatchesAPI", "PrometheusExposition", logging, serviceLifecycle, yams],
             swiftSettings: strictSettings
         ),
-        // @main: flags -> Config -> ServiceGroup; nothing else.
-        .executableTarget(
-            name: "anthropic-batches-exporter",
+        // The exporter as a library: its flags, one validator for flags and --config.file,
+        // loading and reloading the configuration, and the services wired into one ServiceGroup.
+        .target(
+            name: "ExporterApp",
             dependencies: [
                 "BatchesExporter", "MetricsServer", "BatchesSimulator", "LogFormats", "HTTPServing", "ConfigFiles", nioSSL,
                 argumentParser, logging, serviceLifecycle, unixSignals,
             ],
             swiftSettings: strictSettings
         ),
+        // @main: flags -> ExporterRuntime -> run; nothing else.
+        .executableTarget(name: "anthropic-batches-exporter", dependencies: ["ExporterApp", argumentParser], swiftSettings: strictSettings),
         // Times the CPU-bound steps of a poll in-process (decode, snapshot, render, gzip).
         .executableTarget(
             name: "exporter-microbench",
@@ -117,6 +120,7 @@ let package = Package(
         .testTarget(name: "LogFormatsTests", dependencies: ["LogFormats", logging], swiftSettings: strictSettings),
         .testTarget(name: "DeployTests", dependencies: [], swiftSettings: strictSettings),
         .testTarget(name: "ConfigFilesTests", dependencies: ["ConfigFiles"], swiftSettings: strictSettings),
+        .testTarget(name: "ExporterAppTests", dependencies: ["ExporterApp", "BatchesAPI", "BatchesExporter", argumentParser], swiftSettings: strictSettings),
         .testTarget(name: "IntegrationTests", dependencies: [], swiftSettings: strictSettings),
     ]
 )

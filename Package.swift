@@ -114,7 +114,7 @@ let package = Package(
         .testTarget(name: "PrometheusExpositionTests", dependencies: ["PrometheusExposition", "CZlib", nioCore], resources: [.copy("Fixtures")], swiftSettings: strictSettings),
         .testTarget(name: "HTTPServingTests", dependencies: ["HTTPServing", nioCore, nioPosix, logging], swiftSettings: strictSettings),
         .testTarget(name: "BatchesSimulatorTests", dependencies: ["BatchesSimulator", "HTTPServing", "RFC3339", nioCore, logging], swiftSettings: strictSettings),
-        .testTarget(name: "BatchesExporterTests", dependencies: ["BatchesExporter", "BatchesAPI", "PrometheusExposition", "LogFormats", "BatchesSimulator", "HTTPServing", nioCore, logging], swiftSettings: strictSettings),
+        .testTarget(name: "BatchesExporterTests", dependencies: ["BatchesExporter", "BatchesAPI", "CurlHTTP", "PrometheusExposition", "LogFormats", "BatchesSimulator", "HTTPServing", nioCore, logging], swiftSettings: strictSettings),
         .testTarget(name: "RFC3339Tests", dependencies: ["RFC3339"], swiftSettings: strictSettings),
         .testTarget(name: "MetricsServerTests", dependencies: ["MetricsServer", "PrometheusExposition", "HTTPServing", nioCore, nioPosix], swiftSettings: strictSettings),
         .testTarget(name: "LogFormatsTests", dependencies: ["LogFormats", logging], swiftSettings: strictSettings),

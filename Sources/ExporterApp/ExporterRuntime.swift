@@ -11,11 +11,7 @@ import PrometheusExposition
 import ServiceLifecycle
 import UnixSignals
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// Wires the settings into running services: the (optional) demo simulator, the poller and
 /// the metrics listener, in one service group that stops on SIGTERM or SIGINT.

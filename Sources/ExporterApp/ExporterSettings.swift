@@ -6,11 +6,7 @@ import Logging
 import HTTPServing
 import NIOSSL
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// A startup problem, said in one line.
 public struct SettingsError: Error, CustomStringConvertible, Equatable {

@@ -1,9 +1,7 @@
 import ArgumentParser
 import ExporterApp
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Flags in, the runtime checked and built (``ExporterRuntime``), then the services run. Nothing else.
 @main

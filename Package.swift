@@ -82,15 +82,18 @@ let package = Package(
             dependencies: ["BatchesAPI", "PrometheusExposition", logging, serviceLifecycle, yams],
             swiftSettings: strictSettings
         ),
-        // @main: flags -> Config -> ServiceGroup; nothing else.
-        .executableTarget(
-            name: "anthropic-batches-exporter",
+        // The exporter as a library: its flags, one validator for flags and --config.file,
+        // loading and reloading the configuration, and the services wired into one ServiceGroup.
+        .target(
+            name: "ExporterApp",
             dependencies: [
                 "BatchesExporter", "MetricsServer", "BatchesSimulator", "LogFormats", "HTTPServing", "ConfigFiles", nioSSL,
                 argumentParser, logging, serviceLifecycle, unixSignals,
             ],
             swiftSettings: strictSettings
         ),
+        // @main: flags -> ExporterRuntime -> run; nothing else.
+        .executableTarget(name: "anthropic-batches-exporter", dependencies: ["ExporterApp", argumentParser], swiftSettings: strictSettings),
         // Times the CPU-bound steps of a poll in-process (decode, snapshot, render, gzip).
         .executableTarget(
             name: "exporter-microbench",
@@ -111,12 +114,13 @@ let package = Package(
         .testTarget(name: "PrometheusExpositionTests", dependencies: ["PrometheusExposition", "CZlib", nioCore], resources: [.copy("Fixtures")], swiftSettings: strictSettings),
         .testTarget(name: "HTTPServingTests", dependencies: ["HTTPServing", nioCore, nioPosix, logging], swiftSettings: strictSettings),
         .testTarget(name: "BatchesSimulatorTests", dependencies: ["BatchesSimulator", "HTTPServing", "RFC3339", nioCore, logging], swiftSettings: strictSettings),
-        .testTarget(name: "BatchesExporterTests", dependencies: ["BatchesExporter", "BatchesAPI", "PrometheusExposition", "LogFormats", "BatchesSimulator", "HTTPServing", nioCore, logging], swiftSettings: strictSettings),
+        .testTarget(name: "BatchesExporterTests", dependencies: ["BatchesExporter", "BatchesAPI", "CurlHTTP", "PrometheusExposition", "LogFormats", "BatchesSimulator", "HTTPServing", nioCore, logging], swiftSettings: strictSettings),
         .testTarget(name: "RFC3339Tests", dependencies: ["RFC3339"], swiftSettings: strictSettings),
         .testTarget(name: "MetricsServerTests", dependencies: ["MetricsServer", "PrometheusExposition", "HTTPServing", nioCore, nioPosix], swiftSettings: strictSettings),
         .testTarget(name: "LogFormatsTests", dependencies: ["LogFormats", logging], swiftSettings: strictSettings),
         .testTarget(name: "DeployTests", dependencies: [], swiftSettings: strictSettings),
         .testTarget(name: "ConfigFilesTests", dependencies: ["ConfigFiles"], swiftSettings: strictSettings),
+        .testTarget(name: "ExporterAppTests", dependencies: ["ExporterApp", "BatchesAPI", "BatchesExporter", argumentParser], swiftSettings: strictSettings),
         .testTarget(name: "IntegrationTests", dependencies: [], swiftSettings: strictSettings),
     ]
 )

@@ -1,4 +1,5 @@
 import PrometheusExposition
+import ServiceLifecycle
 import Synchronization
 
 /// Combines what every workspace poller reports into one exposition and publishes it to the
@@ -9,7 +10,10 @@ import Synchronization
 /// changes, and a render assembles the body from the cached pieces (``ExpositionSegments``).
 /// A poll that changed only a workspace's small "health" group costs rendering that group and
 /// copying the body, not re-rendering and re-compressing every workspace's series.
-public final class ExpositionPublisher: Sendable {
+///
+/// A render put off by `minimumRenderInterval` happens in ``run()``: run it as a service that
+/// stops after the pollers that publish to it.
+public final class ExpositionPublisher: Service, Sendable {
     /// Where a source's families go in the body: constants, then globals, then workspaces by
     /// name (the order the families of one name list their samples in).
     private enum SourceID: Hashable, Comparable, Sendable {
@@ -48,13 +52,16 @@ public final class ExpositionPublisher: Sendable {
     /// together, at most this much later.
     private let minimumRenderInterval: Duration
     private let schedule = Mutex<RenderSchedule>(RenderSchedule())
+    /// Wakes ``run()`` for a render put off to `RenderSchedule.deferredRenderDue`.
+    private let deferredRenderRequested = WakeSignal()
     /// Whether what scrapes see now includes a successful poll; readiness follows the
     /// rendering, not the poll, so a ready exporter never serves an empty first scrape.
     private let renderedSuccess = Atomic<Bool>(false)
 
     private struct RenderSchedule {
         var lastRender: ContinuousClock.Instant?
-        var deferredRenderPending = false
+        /// When the render put off last is due; `nil` when none is waiting.
+        var deferredRenderDue: ContinuousClock.Instant?
     }
 
     /// - Parameter constantFamilies: families fixed for the process's life (`build_info`).
@@ -121,10 +128,10 @@ public final class ExpositionPublisher: Sendable {
     private func requestRender() {
         let interval = minimumRenderInterval
         let delay = schedule.withLock { schedule -> Duration? in
-            guard !schedule.deferredRenderPending else { return nil }
+            guard schedule.deferredRenderDue == nil else { return nil }
             let now = ContinuousClock.now
             if let last = schedule.lastRender, now - last < interval {
-                schedule.deferredRenderPending = true
+                schedule.deferredRenderDue = last + interval
                 return interval - (now - last)
             }
             schedule.lastRender = now
@@ -135,13 +142,27 @@ public final class ExpositionPublisher: Sendable {
             renderCurrent()
             return
         }
-        Task { [self] in
-            try? await Task.sleep(for: delay)
-            schedule.withLock { schedule in
-                schedule.deferredRenderPending = false
-                schedule.lastRender = ContinuousClock.now
+        deferredRenderRequested.signal()
+    }
+
+    /// Does the renders put off by the interval, each when it is due, until graceful shutdown
+    /// or cancellation.
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                await self.deferredRenderRequested.wait()
+                guard let due = self.schedule.withLock({ $0.deferredRenderDue }) else { continue }
+                do {
+                    try await Task.sleep(until: due, clock: .continuous)
+                } catch {
+                    return
+                }
+                self.schedule.withLock { schedule in
+                    schedule.deferredRenderDue = nil
+                    schedule.lastRender = ContinuousClock.now
+                }
+                self.renderCurrent()
             }
-            renderCurrent()
         }
     }
 

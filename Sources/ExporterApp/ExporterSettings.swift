@@ -6,19 +6,19 @@ import Logging
 import HTTPServing
 import NIOSSL
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// A startup problem, said in one line.
-struct SettingsError: Error, CustomStringConvertible {
-    let description: String
+public struct SettingsError: Error, CustomStringConvertible, Equatable {
+    public let description: String
+
+    public init(description: String) {
+        self.description = description
+    }
 }
 
 /// Environment variables, read in exactly one place.
-struct ProcessEnvironment: Sendable {
+public struct ProcessEnvironment: Sendable {
     let lookup: @Sendable (String) -> String?
     var hostname: @Sendable () -> String? = {
         var buffer = [CChar](repeating: 0, count: 256)
@@ -26,15 +26,23 @@ struct ProcessEnvironment: Sendable {
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// - Parameters:
+    ///   - lookup: the value of an environment variable.
+    ///   - hostname: the host name, for `--shard.from-pod-name` without `POD_NAME`.
+    public init(lookup: @escaping @Sendable (String) -> String?, hostname: (@Sendable () -> String?)? = nil) {
+        self.lookup = lookup
+        if let hostname { self.hostname = hostname }
+    }
+
     var apiKey: String? { lookup("ANTHROPIC_API_KEY") }
 
-    static var current: ProcessEnvironment {
+    public static var current: ProcessEnvironment {
         ProcessEnvironment { name in getenv(name).map { String(cString: $0) } }
     }
 }
 
 /// Every setting, validated and typed. Built once from the flags and the environment.
-struct ExporterSettings: Sendable {
+public struct ExporterSettings: Sendable {
     var listenHost: String
     var listenPort: Int
     var telemetryPath: String
@@ -76,7 +84,7 @@ struct ExporterSettings: Sendable {
     var prices: PriceTable?
     var logLevel: Logger.Level
     var logFormat: LogFormat
-    var demo: Bool
+    public var demo: Bool
     /// `--storage.path`: the directory of the workspaces' state files, created and checked
     /// writable at start; `nil` keeps no state across restarts.
     var storagePath: String?
@@ -95,7 +103,7 @@ struct ExporterSettings: Sendable {
         }
     }
 
-    init(_ flags: ExporterCommand, environment: ProcessEnvironment) throws(SettingsError) {
+    public init(_ flags: ExporterFlags, environment: ProcessEnvironment) throws(SettingsError) {
         (listenHost, listenPort) = try Self.parseListenAddress(flags.listenAddress)
         guard flags.telemetryPath.hasPrefix("/"), flags.telemetryPath.count > 1, !flags.telemetryPath.hasPrefix("/-/") else {
             throw SettingsError(description: "--web.telemetry-path must start with / and not be / or under /-/ (got \"\(flags.telemetryPath)\")")
@@ -108,22 +116,16 @@ struct ExporterSettings: Sendable {
         webConfig = try flags.webConfigFile.map(Self.webConfig) ?? WebConfig()
         webConfigFile = flags.webConfigFile
         tlsContext = try webConfig.tls.map(Self.tlsContext)
-        guard flags.apiBaseURL.hasPrefix("https://") || flags.apiBaseURL.hasPrefix("http://"), flags.apiBaseURL.count > 8 else {
-            throw SettingsError(description: "--api-base-url must be an http:// or https:// URL (got \"\(flags.apiBaseURL)\")")
-        }
-        apiBaseURL = flags.apiBaseURL
+        apiBaseURL = try SettingRules.apiBaseURL(flags.apiBaseURL, name: "--api-base-url")
         guard !flags.anthropicVersion.isEmpty, !flags.anthropicVersion.contains(where: \.isNewline) else {
             throw SettingsError(description: "--anthropic-version must be a non-empty header value")
         }
         anthropicVersion = flags.anthropicVersion
-        guard let scheme = AuthScheme(rawValue: flags.authScheme) else {
-            throw SettingsError(description: "--api.auth-scheme must be x-api-key or bearer (got \"\(flags.authScheme)\")")
-        }
-        authScheme = scheme
-        pollInterval = try Self.duration(flags.pollInterval, flag: "--poll-interval", minimum: .milliseconds(100))
-        connectTimeout = try Self.duration(flags.connectTimeout, flag: "--api.connect-timeout", minimum: .milliseconds(1))
-        requestTimeout = try Self.duration(flags.requestTimeout, flag: "--api.request-timeout", minimum: .milliseconds(1))
-        endedRetention = try Self.duration(flags.endedRetention, flag: "--batch-metrics.ended-retention", minimum: .zero)
+        authScheme = try SettingRules.authScheme(flags.authScheme, name: "--api.auth-scheme")
+        pollInterval = try SettingRules.duration(flags.pollInterval, name: "--poll-interval", minimum: SettingRules.minimumPollInterval)
+        connectTimeout = try SettingRules.duration(flags.connectTimeout, name: "--api.connect-timeout", minimum: .milliseconds(1))
+        requestTimeout = try SettingRules.duration(flags.requestTimeout, name: "--api.request-timeout", minimum: .milliseconds(1))
+        endedRetention = try SettingRules.duration(flags.endedRetention, name: "--batch-metrics.ended-retention", minimum: .zero)
         guard (0...20).contains(flags.maxRetries) else {
             throw SettingsError(description: "--api.max-retries must be between 0 and 20 (got \(flags.maxRetries))")
         }
@@ -144,19 +146,13 @@ struct ExporterSettings: Sendable {
             throw SettingsError(description: "--api.ca-file \(caFile) cannot be read")
         }
         caFile = flags.caFile
-        fullResyncInterval = try Self.duration(flags.fullResyncInterval, flag: "--api.full-resync-interval", minimum: .zero)
-        guard flags.maxRequestsPerMinute >= 0 else {
-            throw SettingsError(description: "--api.max-requests-per-minute must be 0 (no limit) or more (got \(flags.maxRequestsPerMinute))")
-        }
-        maxRequestsPerMinute = flags.maxRequestsPerMinute
+        fullResyncInterval = try SettingRules.duration(flags.fullResyncInterval, name: "--api.full-resync-interval", minimum: .zero)
+        maxRequestsPerMinute = try SettingRules.notNegative(flags.maxRequestsPerMinute, name: "--api.max-requests-per-minute", zeroMeans: "no limit")
         guard !flags.workspaceName.isEmpty else {
             throw SettingsError(description: "--workspace-name must not be empty")
         }
         workspaceName = flags.workspaceName
-        guard flags.maxBatchMetrics >= 0 else {
-            throw SettingsError(description: "--batch-metrics.max-batches must be 0 or more (got \(flags.maxBatchMetrics))")
-        }
-        maxBatchMetrics = flags.maxBatchMetrics
+        maxBatchMetrics = try SettingRules.notNegative(flags.maxBatchMetrics, name: "--batch-metrics.max-batches")
         // The demo shows every panel, the results ones included.
         resultsEnabled = flags.resultsEnabled || flags.demo
         guard (1...64).contains(flags.resultsConcurrency) else {
@@ -170,7 +166,7 @@ struct ExporterSettings: Sendable {
         guard (1...100).contains(flags.resultsMaxAttempts) else {
             throw SettingsError(description: "--results.max-attempts must be between 1 and 100 (got \(flags.resultsMaxAttempts))")
         }
-        let retryBackoff = try Self.duration(flags.resultsRetryBackoff, flag: "--results.retry-backoff", minimum: .milliseconds(1))
+        let retryBackoff = try SettingRules.duration(flags.resultsRetryBackoff, name: "--results.retry-backoff", minimum: .milliseconds(1))
         resultsRetry = ResultsRetryPolicy(
             maxAttempts: flags.resultsMaxAttempts, baseDelay: retryBackoff, maxDelay: max(retryBackoff, ResultsRetryPolicy().maxDelay)
         )
@@ -226,7 +222,7 @@ struct ExporterSettings: Sendable {
     }
 
     /// `--shard.index`/`--shard.count`, or the index from the pod name with `--shard.from-pod-name`.
-    static func shard(_ flags: ExporterCommand, environment: ProcessEnvironment) throws(SettingsError) -> ShardSelection {
+    static func shard(_ flags: ExporterFlags, environment: ProcessEnvironment) throws(SettingsError) -> ShardSelection {
         var index = flags.shardIndex ?? 0
         if flags.shardFromPodName {
             guard flags.shardIndex == nil else {
@@ -283,19 +279,6 @@ struct ExporterSettings: Sendable {
         } catch {
             throw SettingsError(description: error.description)
         }
-    }
-
-    static func duration(_ text: String, flag: String, minimum: Duration) throws(SettingsError) -> Duration {
-        let duration: Duration
-        do {
-            duration = try GoDuration.parse(text)
-        } catch {
-            throw SettingsError(description: "\(flag): \(error)")
-        }
-        guard duration >= minimum else {
-            throw SettingsError(description: "\(flag) must be at least \(GoDuration.format(minimum)) (got \(text))")
-        }
-        return duration
     }
 
     /// `host:port`, `:port` (all IPv4 interfaces) or `[v6]:port`.

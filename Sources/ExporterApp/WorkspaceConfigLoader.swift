@@ -5,7 +5,7 @@ import ConfigFiles
 /// Turns the flags, or `--config.file` with the flags as defaults, into one ``WorkspaceSettings``
 /// per workspace this process polls (its shard of the file), keys read and every value
 /// checked. Run at start-up and on every reload.
-struct WorkspaceConfigLoader: Sendable {
+public struct WorkspaceConfigLoader: Sendable {
     let defaults: ExporterSettings
     let environment: ProcessEnvironment
     /// Where the key files' re-reads report (to the log and the error counter); attached once
@@ -73,17 +73,17 @@ struct WorkspaceConfigLoader: Sendable {
         func fail(_ line: Int?, _ problem: String) -> SettingsError {
             SettingsError(description: ConfigError(file: file, line: line, problem: "workspace \"\(entry.name)\": \(problem)").description)
         }
+        /// A value through the rule its flag uses too, the problem placed at its line.
+        func checked<Value, Result>(_ value: Located<Value>, _ rule: (Value) throws(SettingsError) -> Result) throws(SettingsError) -> Result {
+            do {
+                return try rule(value.value)
+            } catch {
+                throw fail(value.line, error.description)
+            }
+        }
         func duration(_ value: Located<String>?, _ key: String, minimum: Duration, default fallback: Duration) throws(SettingsError) -> Duration {
             guard let value else { return fallback }
-            do {
-                let parsed = try GoDuration.parse(value.value)
-                guard parsed >= minimum else { throw fail(value.line, "\(key) must be at least \(GoDuration.format(minimum))") }
-                return parsed
-            } catch let error as SettingsError {
-                throw error
-            } catch {
-                throw fail(value.line, "\(key): \(error)")
-            }
+            return try checked(value) { (text) throws(SettingsError) in try SettingRules.duration(text, name: key, minimum: minimum) }
         }
         // The key last: another shard's workspace is checked for everything else.
         func keySource() throws(SettingsError) -> APIKeySource {
@@ -102,19 +102,24 @@ struct WorkspaceConfigLoader: Sendable {
         }
         var scheme = defaults.authScheme
         if let text = entry.authScheme {
-            guard let parsed = AuthScheme(rawValue: text.value) else { throw fail(text.line, "auth_scheme must be x-api-key or bearer") }
-            scheme = parsed
+            scheme = try checked(text) { (text) throws(SettingsError) in try SettingRules.authScheme(text, name: "auth_scheme") }
         }
-        if let url = entry.apiBaseURL, !(url.value.hasPrefix("https://") || url.value.hasPrefix("http://")) {
-            throw fail(url.line, "api_base_url must be an http:// or https:// URL")
+        if let url = entry.apiBaseURL {
+            _ = try checked(url) { (text) throws(SettingsError) in try SettingRules.apiBaseURL(text, name: "api_base_url") }
         }
-        if let budget = entry.maxRequestsPerMinute, budget.value < 0 { throw fail(budget.line, "max_requests_per_minute must be 0 or more") }
-        if let maxBatches = entry.maxBatches, maxBatches.value < 0 { throw fail(maxBatches.line, "batch_metrics.max_batches must be 0 or more") }
+        if let budget = entry.maxRequestsPerMinute {
+            _ = try checked(budget) { (value) throws(SettingsError) in
+                try SettingRules.notNegative(value, name: "max_requests_per_minute", zeroMeans: "no limit")
+            }
+        }
+        if let maxBatches = entry.maxBatches {
+            _ = try checked(maxBatches) { (value) throws(SettingsError) in try SettingRules.notNegative(value, name: "batch_metrics.max_batches") }
+        }
         var settings = workspace(name: entry.name, keySource: APIKeySource(key: APIKey("")))
         settings.client.authScheme = scheme
         settings.client.workspaceID = entry.workspaceID
         settings.client.baseURL = entry.apiBaseURL?.value ?? defaults.apiBaseURL
-        settings.poller.pollInterval = try duration(entry.pollInterval, "poll_interval", minimum: .milliseconds(100), default: defaults.pollInterval)
+        settings.poller.pollInterval = try duration(entry.pollInterval, "poll_interval", minimum: SettingRules.minimumPollInterval, default: defaults.pollInterval)
         settings.poller.fullResyncInterval = try duration(
             entry.fullResyncInterval, "full_resync_interval", minimum: .zero, default: defaults.fullResyncInterval
         )

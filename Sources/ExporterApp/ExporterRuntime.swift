@@ -11,21 +11,28 @@ import PrometheusExposition
 import ServiceLifecycle
 import UnixSignals
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// Wires the settings into running services: the (optional) demo simulator, the poller and
 /// the metrics listener, in one service group that stops on SIGTERM or SIGINT.
-struct ExporterRuntime {
+public struct ExporterRuntime: Sendable {
     let settings: ExporterSettings
+    let loader: WorkspaceConfigLoader
+    /// The workspaces, loaded and checked before anything runs; `nil` in demo mode, where the
+    /// simulator supplies the one workspace.
+    let loaded: WorkspaceConfigLoader.Loaded?
 
-    /// - Parameter loaded: the workspaces, loaded and checked by the caller, so a bad
-    ///   configuration stops the start before anything runs; `nil` in demo mode, where the
-    ///   simulator supplies it.
-    func run(workspaces loaded: WorkspaceConfigLoader.Loaded?, loader: WorkspaceConfigLoader) async throws {
+    /// Checks every setting and loads the workspaces, so a bad value or a bad configuration
+    /// file stops the start with one line before anything listens or polls.
+    public init(flags: ExporterFlags, environment: ProcessEnvironment) throws(SettingsError) {
+        settings = try ExporterSettings(flags, environment: environment)
+        loader = WorkspaceConfigLoader(defaults: settings, environment: environment)
+        loaded = settings.demo ? nil : try loader.load()
+    }
+
+    /// Runs the services until SIGTERM or SIGINT.
+    public func run() async throws {
+        let loader = self.loader
         let format = settings.logFormat
         let level = settings.logLevel
         LoggingSystem.bootstrap { label in StructuredLogHandler(label: label, format: format, level: level) }
@@ -45,7 +52,7 @@ struct ExporterRuntime {
             let port = try await simulator.start()
             // Results files come from the simulator itself, the only host the key may go to.
             simulated.resultsBaseURL = "http://127.0.0.1:\(port)"
-            services.append(ListenerService(server: simulator))
+            services.append(StartedListenerService(server: simulator))
             var demo = loader.workspace(name: settings.workspaceName, keySource: APIKeySource(key: APIKey(demoKey)))
             demo.client.baseURL = "http://127.0.0.1:\(port)"
             workspaces = [demo]
@@ -143,24 +150,23 @@ struct ExporterRuntime {
             }
         }
         let server = HTTPServer(configuration: serverConfiguration, responder: responder, logger: logger)
-        let port: Int
-        do {
-            port = try await server.start()
-        } catch {
-            throw SettingsError(description: "cannot listen on \(settings.listenHost):\(settings.listenPort): \(error)")
-        }
-        logger.info(
-            "Listening",
-            metadata: [
-                "address": "\(settings.listenHost):\(port)", "telemetry_path": "\(settings.telemetryPath)",
-                "tls": "\(settings.webConfig.tls != nil)", "basic_auth": "\(!settings.webConfig.basicAuthUsers.isEmpty)",
-                "version": "\(BuildInfo.version)", "workspaces": "\(workspaces.map(\.name).joined(separator: ","))",
-                "shard": "\(settings.shard.index)/\(settings.shard.count)",
-            ]
+        let listening: Logger.Metadata = [
+            "telemetry_path": "\(settings.telemetryPath)",
+            "tls": "\(settings.webConfig.tls != nil)", "basic_auth": "\(!settings.webConfig.basicAuthUsers.isEmpty)",
+            "version": "\(BuildInfo.version)", "workspaces": "\(workspaces.map(\.name).joined(separator: ","))",
+            "shard": "\(settings.shard.index)/\(settings.shard.count)",
+        ]
+        services.append(
+            ListenerService(server: server, address: "\(settings.listenHost):\(settings.listenPort)") { port in
+                logger.info("Listening", metadata: listening.merging(["address": "\(settings.listenHost):\(port)"]) { $1 })
+            }
         )
-        services.append(ListenerService(server: server))
         services.append(supervisor)
         services.append(ReloadOnSignal(reloader: reloader))
+        // Graceful shutdown runs from the last service to the first: the reload trigger, then
+        // the pollers, then the listener (scrapes are served while the pollers stop), then the
+        // demo's simulator, and the publisher's put-off render last.
+        services.insert(publisher, at: 0)
 
         let group = ServiceGroup(
             configuration: .init(
@@ -174,8 +180,32 @@ struct ExporterRuntime {
     }
 }
 
-/// Keeps an already started ``HTTPServer`` serving until graceful shutdown, then drains it.
+/// The metrics listener as a service: binds when it starts to run, serves until graceful
+/// shutdown, then drains its connections. A port that cannot be bound fails the group.
 struct ListenerService: Service {
+    let server: HTTPServer
+    /// The address asked for, for the error that says it cannot be bound.
+    let address: String
+    /// Called once bound, with the port (the one the system chose for port 0).
+    let onListening: @Sendable (Int) -> Void
+
+    func run() async throws {
+        let port: Int
+        do {
+            port = try await server.start()
+        } catch {
+            throw SettingsError(description: "cannot listen on \(address): \(error)")
+        }
+        onListening(port)
+        try? await gracefulShutdown()
+        await server.shutdown()
+    }
+}
+
+/// Keeps an already started ``HTTPServer`` serving until graceful shutdown, then drains it.
+/// Only the demo's simulator: its port must be known before the workspace that polls it is
+/// configured.
+struct StartedListenerService: Service {
     let server: HTTPServer
 
     func run() async throws {

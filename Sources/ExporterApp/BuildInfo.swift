@@ -1,8 +1,8 @@
 import PrometheusExposition
 
 /// What this binary is, for `--version`, the User-Agent and `build_info`.
-enum BuildInfo {
-    static let version = "0.1.0"
+public enum BuildInfo {
+    public static let version = "0.1.0"
     /// SwiftPM offers no hook to stamp the git commit into a build without a plugin; release
     /// builds (deploy/docker) pass none either, so this says plainly that it is not known.
     static let revision = "unknown"

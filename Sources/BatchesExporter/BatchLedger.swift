@@ -137,6 +137,10 @@ public struct BatchLedger: Sendable {
     public private(set) var version: UInt64 = 0
     /// When a poll last read every batch that has not ended (each walk reaches all of them).
     public private(set) var refreshedAt: Double = -.infinity
+    /// The oldest `ended_at` among the records of ended batches (`infinity` with none), so that
+    /// ``expireRecords(context:)`` need not look while it is within the retention; `-infinity`
+    /// when unknown (it looks, and learns it again).
+    private var oldestRecordEndedAt: Double = -.infinity
 
     public init() {}
 
@@ -172,11 +176,21 @@ public struct BatchLedger: Sendable {
     /// The oldest position of a batch that has not ended, or the newest position when every
     /// batch has ended; `nil` for an empty ledger. An incremental walk may stop once it has seen
     /// a known batch at or below this position: everything older has ended and cannot change.
+    ///
+    /// Batches that have not ended are almost always the newest, so the entries are scanned from
+    /// the newest down until the running totals' count of them is reached: a few steps per poll,
+    /// where a pass over the records would cost every retained batch.
     public var walkFloor: Int? {
         guard !entries.isEmpty else { return nil }
         var floor = entries.count - 1
-        for (key, batch) in records where batch.processingStatus != .ended {
-            if let position = index.position(of: key, in: entries) { floor = min(floor, position) }
+        var notEndedLeft = totals.batches - (totals.byStatus[.ended] ?? 0)
+        var position = entries.count - 1
+        while notEndedLeft > 0, position >= 0 {
+            if !entries[position].isEnded {
+                floor = position
+                notEndedLeft -= 1
+            }
+            position -= 1
         }
         return floor
     }
@@ -243,7 +257,9 @@ public struct BatchLedger: Sendable {
                 let old = removed[offset]
                 replaced = old != entry || before?.record != (context.keepsRecord(of: batch) ? batch : nil)
             }
-            insert(entry, record: context.keepsRecord(of: batch) ? batch : nil)
+            let kept = context.keepsRecord(of: batch)
+            insert(entry, record: kept ? batch : nil)
+            if kept, entry.isEnded, let ended = batch.endedAt { oldestRecordEndedAt = min(oldestRecordEndedAt, ended) }
         }
         if replaced { version &+= 1 }
         refreshedAt = context.now
@@ -263,8 +279,20 @@ public struct BatchLedger: Sendable {
     /// - Returns: whether any record went.
     @discardableResult
     public mutating func expireRecords(context: LedgerContext) -> Bool {
-        let expired = records.filter { !context.keepsRecord(of: $0.value) }.map(\.key)
+        // Most polls expire nothing: they skip the pass over every retained record.
+        let retentionStart = context.endedRetention.map { context.now - $0 } ?? .infinity
+        guard oldestRecordEndedAt < retentionStart else { return false }
+        var expired: [UInt64] = []
+        var oldestKept = Double.infinity
+        for (key, batch) in records {
+            if !context.keepsRecord(of: batch) {
+                expired.append(key)
+            } else if batch.processingStatus == .ended {
+                oldestKept = min(oldestKept, batch.endedAt ?? -.infinity)
+            }
+        }
         for key in expired { records[key] = nil }
+        oldestRecordEndedAt = oldestKept
         if !expired.isEmpty { version &+= 1 }
         return !expired.isEmpty
     }
@@ -393,17 +421,28 @@ public struct LedgerBuilder: Sendable {
     public var count: Int { newestFirst.count }
 
     /// Adds one page. Keeps the full record of every batch not ended, of ended batches within
-    /// the retention, and of ended batches `ledger` does not have as ended (they may be counted
-    /// as newly ended when the read is adopted).
+    /// the retention, and of ended batches that ``BatchLedger/adopt(_:deletedSince:arrivedSince:context:)``
+    /// may count as newly ended: those `ledger` has as running, and those it does not know that
+    /// ended after `context.countEndedAfter`. Not the rest: on a first read of a long history
+    /// that would hold every batch's full record until the read ends.
     public mutating func add(_ page: [MessageBatch], comparingWith ledger: BatchLedger, context: LedgerContext) {
         for batch in page {
             let entry = LedgerEntry(batch)
             newestFirst.append(entry)
-            if context.keepsRecord(of: batch) || !(ledger.entry(for: entry.key)?.isEnded ?? false) {
+            if context.keepsRecord(of: batch) || Self.mayCountAsNewlyEnded(batch, known: ledger.entry(for: entry.key), context: context) {
                 records[entry.key] = batch
             }
             if !entry.isEnded { readAt[entry.key] = context.now }
         }
+    }
+
+    /// The same rule as ``BatchLedger/adopt(_:deletedSince:arrivedSince:context:)`` applies to an
+    /// ended batch in the listing.
+    private static func mayCountAsNewlyEnded(
+        _ batch: MessageBatch, known: LedgerEntry?, context: LedgerContext
+    ) -> Bool {
+        if let known { return !known.isEnded }
+        return (batch.endedAt ?? -.infinity) > context.countEndedAfter
     }
 
     /// The listing oldest first, reversed in place.

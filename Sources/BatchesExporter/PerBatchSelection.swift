@@ -10,21 +10,32 @@ public struct PerBatchSelection: Sendable, Equatable {
     /// - Parameters:
     ///   - maxBatches: the cap; 0 turns per-batch series off (and counts nothing as dropped).
     ///   - endedRetention: ended batches stay this long after `ended_at`.
-    public init(from batches: [MessageBatch], now: Double, maxBatches: Int, endedRetention: Duration) {
+    public init<C: Collection<MessageBatch>>(from batches: C, now: Double, maxBatches: Int, endedRetention: Duration) {
         guard maxBatches > 0 else {
             self.batches = []
             dropped = 0
             return
         }
         let retentionStart = now - endedRetention.inSeconds
-        // Anything not `ended`, including a status the API may add later, is treated as active:
-        // hiding it would hide exactly what nobody has seen before.
-        let active = batches.filter { $0.processingStatus != .ended }
-            .sorted { ($0.createdAt ?? 0, $0.id) > ($1.createdAt ?? 0, $1.id) }
-        let recentlyEnded = batches.filter { $0.processingStatus == .ended && ($0.endedAt ?? -.infinity) >= retentionStart }
-            .sorted { ($0.endedAt ?? 0, $0.id) > ($1.endedAt ?? 0, $1.id) }
+        // Sorted as positions into `batches`, and only the chosen ones copied: the records of a
+        // long retention are tens of thousands of batch values, and moving or copying each of
+        // them on every change was most of a poll's cost.
+        var active: [C.Index] = []
+        var recentlyEnded: [C.Index] = []
+        for position in batches.indices {
+            let batch = batches[position]
+            // Anything not `ended`, including a status the API may add later, is treated as
+            // active: hiding it would hide exactly what nobody has seen before.
+            if batch.processingStatus != .ended {
+                active.append(position)
+            } else if (batch.endedAt ?? -.infinity) >= retentionStart {
+                recentlyEnded.append(position)
+            }
+        }
+        active.sort { (batches[$0].createdAt ?? 0, batches[$0].id) > (batches[$1].createdAt ?? 0, batches[$1].id) }
+        recentlyEnded.sort { (batches[$0].endedAt ?? 0, batches[$0].id) > (batches[$1].endedAt ?? 0, batches[$1].id) }
         let qualifying = active.count + recentlyEnded.count
-        self.batches = Array((active + recentlyEnded).prefix(maxBatches))
+        self.batches = (active + recentlyEnded).prefix(maxBatches).map { batches[$0] }
         dropped = qualifying - self.batches.count
     }
 }

@@ -178,8 +178,11 @@ public final class WorkspacePoller: Service, Sendable {
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             let started = ContinuousClock.now
             let keyUsed = client.configuration.keySource.current()
+            let fullReadBefore = state.withLock { $0.lastFullReadWall }
             await pollOnce()
             await continueResync()
+            // After both return, when what a full read or resync held is gone.
+            if state.withLock({ $0.lastFullReadWall }) != fullReadBefore { FreedMemory.returnToSystem() }
             saveState(final: false)
             let (delay, keyRefused) = state.withLock {
                 (
@@ -343,7 +346,7 @@ public final class WorkspacePoller: Service, Sendable {
         state.derivedFromVersion = state.ledger.version
         state.summary = BatchSummary(state.ledger)
         state.selection = PerBatchSelection(
-            from: Array(state.ledger.records.values),
+            from: state.ledger.records.values,
             now: context.now,
             maxBatches: configuration.maxBatchMetrics,
             endedRetention: configuration.endedRetention

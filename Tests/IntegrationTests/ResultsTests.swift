@@ -219,38 +219,55 @@ struct ResultsTests {
         #expect(try Self.resultsRequests(simulator) == Dictionary(uniqueKeysWithValues: ids.map { ($0, 1) }), "one download per batch")
 
         // Results hold model output: none of it may reach a log line, even at debug level. The
-        // test reads one file itself and looks for its text in everything the exporter wrote.
-        // curl, because the file comes chunked.
-        let file = try runTool(
-            "curl",
-            [
-                "-s", "--fail", "-H", "anthropic-version: 2023-06-01", "-H", "@-",
-                "\(simulator.baseURL)/v1/messages/batches/\(ids[1])/results",
-            ],
-            input: Array("x-api-key: \(simulator.apiKey)\n".utf8)
-        )
-        #expect(file.status == 0)
-        let texts = try Self.contentTexts(String(decoding: file.stdout, as: UTF8.self))
-        #expect(texts.count >= 100, "the file has output text to look for")
+        // test reads two files itself (one with errored lines, one with text only) and looks
+        // for their content in everything the exporter wrote. curl, because files come chunked.
+        var content = Set<String>()
+        for id in [ids[0], ids[1]] {
+            let file = try runTool(
+                "curl",
+                [
+                    "-s", "--fail", "-H", "anthropic-version: 2023-06-01", "-H", "@-",
+                    "\(simulator.baseURL)/v1/messages/batches/\(id)/results",
+                ],
+                input: Array("x-api-key: \(simulator.apiKey)\n".utf8)
+            )
+            #expect(file.status == 0)
+            content.formUnion(try Self.content(String(decoding: file.stdout, as: UTF8.self)))
+        }
+        #expect(content.filter { $0.hasPrefix("text:") }.count >= 100, "the files have output text to look for")
+        #expect(content.contains { $0.hasPrefix("error:") }, "and error messages")
+        #expect(content.contains { $0.hasPrefix("id:") }, "and message ids")
         let logs = exporter.process.stdout + exporter.process.stderr
         #expect(logs.contains("results"), "debug logging of downloads is on")
-        for text in texts { #expect(!logs.contains(text), "output text in the logs") }
+        for item in content {
+            let text = String(item.drop { $0 != ":" }.dropFirst())
+            #expect(!logs.contains(text), "result content in the logs: \(item.prefix(80))")
+        }
+        // custom_id values are short ("req-17"): look for them as quoted or key=value tokens.
+        #expect(!logs.contains("req-"), "a custom_id in the logs")
         #expect(!logs.contains(simulator.apiKey))
     }
 
-    /// The `text` of every text block in a results file: what must never be logged.
-    static func contentTexts(_ file: String) throws -> Set<String> {
-        var texts = Set<String>()
+    /// What must never be logged, from a results file, each prefixed with its kind: the
+    /// `text` of every text block (`text:`), the message of every error (`error:`) and every
+    /// message id (`id:`). Short values (under 12 characters, such as "Overloaded") are left
+    /// out: they could occur in a log line by chance.
+    static func content(_ file: String) throws -> Set<String> {
+        var content = Set<String>()
+        func add(_ kind: String, _ value: Any?) {
+            if let value = value as? String, value.count >= 12 { content.insert("\(kind):\(value)") }
+        }
         for line in file.split(separator: "\n") {
             let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
-            guard let result = object?["result"] as? [String: Any], let message = result["message"] as? [String: Any],
-                let content = message["content"] as? [[String: Any]]
-            else { continue }
-            for block in content {
-                if let text = block["text"] as? String, text.count >= 12 { texts.insert(text) }
+            guard let result = object?["result"] as? [String: Any] else { continue }
+            if let message = result["message"] as? [String: Any] {
+                add("id", message["id"])
+                for block in (message["content"] as? [[String: Any]]) ?? [] { add("text", block["text"]) }
             }
+            let error = (result["error"] as? [String: Any])?["error"] as? [String: Any]
+            add("error", error?["message"])
         }
-        return texts
+        return content
     }
 
     @Test("A 404 on the first attempt and a cut stream count nothing; the attempt that completes counts the batch once")
@@ -310,8 +327,8 @@ struct ResultsTests {
         #expect(!exporter.process.stderr.contains(simulator.apiKey))
     }
 
-    @Test("Waiting results survive a restart with --storage.path and are counted once")
-    func queueSurvivesRestart() async throws {
+    @Test("Waiting results survive a restart with --storage.path and are counted once", arguments: [SIGTERM, SIGKILL])
+    func queueSurvivesRestart(signal: Int32) async throws {
         let directory = try RestartTests.makeDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let simulator = try await SimulatorProcess()
@@ -323,15 +340,26 @@ struct ResultsTests {
         try simulator.control("POST", "/_sim/results-faults?kind=not_found&count=1000")
         try simulator.control("POST", "/_sim/batches/\(ids[0])/end?succeeded=60&errored=20")
         try await eventually("a failed attempt") { Self.outcome(try exporter.scrape(), "retrying") >= 1 }
-        // The ending is saved with the batch waiting for its results.
+        // SIGTERM saves the ending with the batch waiting for its results. SIGKILL allows no
+        // last save: the file may predate the ending (saves come at most every 30 s), and then
+        // the restarted exporter sees the ending again in the listing. Either way the batch must
+        // be downloaded and counted exactly once.
         try await exporter.waitForPolls(2)
         #expect(try exporter.scrape()[#"anthropic_batches_exporter_results_waiting_batches{workspace="default"}"#] == 1)
-        #expect(await exporter.stop() == 0)
+        if signal == SIGKILL {
+            exporter.process.signal(SIGKILL)
+            _ = try await exporter.process.waitForExit()
+        } else {
+            #expect(await exporter.stop() == 0)
+        }
 
+        let failedDownloads = try Self.resultsRequests(simulator)[ids[0]] ?? 0
+        #expect(failedDownloads >= 1)
         try simulator.control("DELETE", "/_sim/results-faults")
         exporter = try await ExporterProcess(polling: simulator, arguments: Self.arguments + storage)
         try await eventually(timeout: .seconds(60), "the restored batch counted") { Self.outcome(try exporter.scrape(), "complete") == 1 }
         var scrape = try exporter.scrape()
+        #expect(try Self.resultsRequests(simulator)[ids[0]] == failedDownloads + 1, "one download after the restart")
         #expect(scrape[#"anthropic_batches_exporter_state_restored{workspace="default"}"#] == 1)
         Self.expectCounters(scrape, equal: try Self.truth(simulator))
         #expect(scrape[#"anthropic_message_batches_ended_total{workspace="default"}"#] == 1)

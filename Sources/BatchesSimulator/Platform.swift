@@ -26,16 +26,6 @@ private func naturalExponential(_ value: Double) -> Double {
     exp(value)
 }
 
-enum WallClock {
-    /// Seconds since the Unix epoch, from the real-time clock: the default start of simulated
-    /// time, so that a fresh simulator's batches look recent.
-    static func now() -> Double {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1_000_000_000
-    }
-}
-
 extension Duration {
     var seconds: Double {
         let (seconds, attoseconds) = components

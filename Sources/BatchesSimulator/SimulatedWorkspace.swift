@@ -1,3 +1,4 @@
+import RFC3339
 import Synchronization
 
 /// A simulated Anthropic workspace: its message batches, newest first, their lifecycle over

@@ -107,19 +107,7 @@ extension SimulatorResponder {
 
         case ["results-faults"]:
             try only("GET", "POST", "DELETE")
-            if method == "POST" {
-                let fault = try resultsFault(request)
-                let count = try int(request, "count", in: 1...100_000) ?? 1
-                workspace.enqueueResultsFault(fault, count: count)
-            } else if method == "DELETE" {
-                workspace.clearResultsFaults()
-            }
-            let pending = workspace.pendingResultsFaults
-            json.object { fields in
-                fields.int("queued", pending.count)
-                fields.key("kinds")
-                fields.writer.array(pending) { $0.string($1.kind) }
-            }
+            json = try faultQueue(\.resultsFaults, request, kindOf: \.kind, parse: self.resultsFault)
 
         case ["results-truth"]:
             try only("GET")
@@ -152,19 +140,7 @@ extension SimulatorResponder {
 
         case ["faults"]:
             try only("GET", "POST", "DELETE")
-            if method == "POST" {
-                let fault = try self.fault(request)
-                let count = try int(request, "count", in: 1...100_000) ?? 1
-                workspace.enqueueFault(fault, count: count)
-            } else if method == "DELETE" {
-                workspace.clearFaults()
-            }
-            let pending = workspace.pendingFaults
-            json.object { fields in
-                fields.int("queued", pending.count)
-                fields.key("kinds")
-                fields.writer.array(pending) { $0.string($1.kind) }
-            }
+            json = try faultQueue(\.faults, request, kindOf: \.kind, parse: self.fault)
 
         case ["truth"]:
             try only("GET")
@@ -205,6 +181,29 @@ extension SimulatorResponder {
 
         default:
             throw .notFound("no control endpoint /_sim/\(segments.joined(separator: "/"))")
+        }
+        return json
+    }
+
+    /// One fault queue's endpoint: POST queues `count` copies of the fault the query describes,
+    /// DELETE empties the queue, and every method answers with what is queued.
+    private func faultQueue<Fault: Sendable>(
+        _ queue: WritableKeyPath<WorkspaceState, FaultQueue<Fault>>, _ request: ServerRequest,
+        kindOf kind: (Fault) -> String, parse: (ServerRequest) throws(ControlFailure) -> Fault
+    ) throws(ControlFailure) -> JSONWriter {
+        if request.method == "POST" {
+            let fault = try parse(request)
+            let count = try int(request, "count", in: 1...100_000) ?? 1
+            workspace.withState { $0[keyPath: queue].enqueue(fault, count: count) }
+        } else if request.method == "DELETE" {
+            workspace.withState { $0[keyPath: queue].removeAll() }
+        }
+        let pending = workspace.withState { $0[keyPath: queue].pending }
+        var json = JSONWriter(capacity: 256)
+        json.object { fields in
+            fields.int("queued", pending.count)
+            fields.key("kinds")
+            fields.writer.array(pending) { $0.string(kind($1)) }
         }
         return json
     }

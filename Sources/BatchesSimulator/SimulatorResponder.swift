@@ -16,6 +16,11 @@ public struct SimulatorResponder: HTTPResponder {
         self.controlEndpoints = controlEndpoints
     }
 
+    /// The handler that carries out the wire faults this responder marks its responses with.
+    public func makeChannelHandlers() -> [any ChannelHandler] {
+        [WireFaultHandler()]
+    }
+
     public func respond(to request: ServerRequest) -> ServerResponse {
         let segments = request.path.split(separator: "/")
         switch segments.first {
@@ -110,7 +115,7 @@ public struct SimulatorResponder: HTTPResponder {
                     method: request.method,
                     path: request.path,
                     query: QueryEncoding.encode(redactingKey(from: request.query)),
-                    status: response.fault == .closeWithoutResponse ? nil : response.status,
+                    status: WireFault(markedOn: response) == .closeWithoutResponse ? nil : response.status,
                     keyMatched: keyMatched == true,
                     anthropicVersion: request.header("anthropic-version"),
                     userAgent: request.header("user-agent"),
@@ -280,7 +285,9 @@ public struct SimulatorResponder: HTTPResponder {
                 body: ByteBuffer(string: #"{"data":"nope","has_more":"yes","first_id":17,"last_id":["msgbatch_x"]}"#)
             )
         case .close:
-            return ServerResponse(status: 200, headers: jsonHeaders(requestID: requestID), fault: .closeWithoutResponse)
+            var response = ServerResponse(status: 200, headers: jsonHeaders(requestID: requestID))
+            WireFault.closeWithoutResponse.mark(&response)
+            return response
         case .truncated, .delay, .hang, .endlessCursor, .wrongContentType:
             return nil
         }
@@ -306,11 +313,11 @@ public struct SimulatorResponder: HTTPResponder {
         case .results(let plan):
             var pieceBytes = 1 << 16
             var cutAfterBytes: Int?
-            var pause: Duration?
+            var pause: WireFault?
             switch resultsFault {
             case .cut(let afterBytes)?: cutAfterBytes = afterBytes
             case .slow(let milliseconds, let bytes)?:
-                pause = .milliseconds(milliseconds)
+                pause = .pauseBetweenBodyParts(.milliseconds(milliseconds))
                 pieceBytes = bytes
             case .notFound?, nil: break
             }
@@ -322,10 +329,11 @@ public struct SimulatorResponder: HTTPResponder {
                     ("request-id", requestID),
                     ("anthropic-organization-id", organizationID),
                 ],
-                stream: StreamedBody(pauseBetweenPieces: pause) { [pieceBytes, cutAfterBytes] in
+                stream: StreamedBody { [pieceBytes, cutAfterBytes] in
                     ResultsStream(plan: plan, pieceBytes: pieceBytes, cutAfterBytes: cutAfterBytes)
                 }
             )
+            pause?.mark(&response)
         case .page(let items, let hasMore, let firstID, let lastID):
             var json = JSONWriter(capacity: items.reduce(128) { $0 + $1.count + 1 })
             json.raw("{\"data\":")
@@ -345,11 +353,11 @@ public struct SimulatorResponder: HTTPResponder {
         }
         switch fault {
         case .truncated?:
-            response.fault = .truncateBody(afterBytes: response.body.readableBytes / 2)
+            WireFault.truncateBody(afterBytes: response.body.readableBytes / 2).mark(&response)
         case .delay(let milliseconds)?:
-            response.fault = .delay(.milliseconds(milliseconds))
+            WireFault.delay(.milliseconds(milliseconds)).mark(&response)
         case .hang?:
-            response.fault = .delay(SimulatedFault.hangDuration)
+            WireFault.delay(SimulatedFault.hangDuration).mark(&response)
         case .wrongContentType?:
             response.headers = response.headers.map { header in
                 header.name == "Content-Type" ? (header.name, "text/plain; charset=utf-8") : header

@@ -144,6 +144,7 @@ public final class HTTPServer: Sendable {
                 }
             )
         )
+        try pipeline.addHandlers(responder.makeChannelHandlers())
         try pipeline.addHandler(RequestHandler(responder: responder))
     }
 }

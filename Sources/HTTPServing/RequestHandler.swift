@@ -39,15 +39,7 @@ final class RequestHandler: ChannelInboundHandler {
                 let (handler, context) = loopBound.value
                 guard context.channel.isActive else { return }
                 let response = (try? result.get()) ?? .text(500, "internal error\n")
-                if case .delay(let delay) = response.fault {
-                    context.eventLoop.scheduleTask(in: TimeAmount(delay)) {
-                        let (handler, context) = loopBound.value
-                        guard context.channel.isActive else { return }
-                        handler.send(response, for: head, keepAlive: head.isKeepAlive, context: context)
-                    }
-                } else {
-                    handler.send(response, for: head, keepAlive: head.isKeepAlive, context: context)
-                }
+                handler.send(response, for: head, keepAlive: head.isKeepAlive, context: context)
             }
         }
     }
@@ -60,10 +52,6 @@ final class RequestHandler: ChannelInboundHandler {
 
     /// Writes the whole response in one go: head, body and end, then one flush.
     private func send(_ response: ServerResponse, for request: HTTPRequestHead, keepAlive: Bool, context: ChannelHandlerContext) {
-        if response.fault == .closeWithoutResponse {
-            context.close(promise: nil)
-            return
-        }
         var headers = HTTPHeaders(response.headers)
         var keepAlive = keepAlive
         if response.stream != nil {
@@ -88,32 +76,18 @@ final class RequestHandler: ChannelInboundHandler {
         let status = HTTPResponseStatus(statusCode: response.status)
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: status, headers: headers))), promise: nil)
 
-        var body = response.body
-        var isTruncated = false
-        if case .truncateBody(let afterBytes) = response.fault {
-            body = body.getSlice(at: body.readerIndex, length: min(afterBytes, body.readableBytes)) ?? ByteBuffer()
-            isTruncated = true
-        }
         if request.method != .HEAD {
-            if body.readableBytes > 0 {
-                context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+            if response.body.readableBytes > 0 {
+                context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
             }
-            if let tail = response.bodyTail, tail.readableBytes > 0, !isTruncated {
+            if let tail = response.bodyTail, tail.readableBytes > 0 {
                 context.write(wrapOutboundOut(.body(.byteBuffer(tail))), promise: nil)
             }
         }
-        let channel = context.channel
-        if let stream = response.stream, request.method != .HEAD, !isTruncated {
+        if let stream = response.stream, request.method != .HEAD {
             context.flush()
-            let pump = StreamPump(source: stream.makeSource(), pause: stream.pauseBetweenPieces, keepAlive: keepAlive)
+            let pump = StreamPump(source: stream.makeSource(), keepAlive: keepAlive)
             pump.run(handler: self, context: context)
-            return
-        }
-        if isTruncated {
-            // Never send `.end` for a truncated body: the client must see the connection drop
-            // before the announced length arrived.
-            context.flush()
-            channel.close(promise: nil)
             return
         }
         finish(keepAlive: keepAlive, context: context)
@@ -140,12 +114,10 @@ final class RequestHandler: ChannelInboundHandler {
 /// the connection's event loop, like the handler that owns it.
 private final class StreamPump {
     private var source: any StreamedBodySource
-    private let pause: Duration?
     private let keepAlive: Bool
 
-    init(source: any StreamedBodySource, pause: Duration?, keepAlive: Bool) {
+    init(source: any StreamedBodySource, keepAlive: Bool) {
         self.source = source
-        self.pause = pause
         self.keepAlive = keepAlive
     }
 
@@ -159,7 +131,6 @@ private final class StreamPump {
             context.close(promise: nil)
         case .bytes(let bytes):
             let loopBound = NIOLoopBound((self, handler, context), eventLoop: context.eventLoop)
-            let pause = pause
             handler.writeBody(bytes, context: context).whenComplete { result in
                 let context = loopBound.value.2
                 guard case .success = result else {
@@ -168,14 +139,9 @@ private final class StreamPump {
                 }
                 // Through the loop, not directly: a write that completes at once would otherwise
                 // recurse once per piece.
-                let next: @Sendable () -> Void = {
+                context.eventLoop.execute {
                     let (pump, handler, context) = loopBound.value
                     pump.run(handler: handler, context: context)
-                }
-                if let pause {
-                    context.eventLoop.scheduleTask(in: TimeAmount(pause), next)
-                } else {
-                    context.eventLoop.execute(next)
                 }
             }
         }

@@ -9,36 +9,21 @@ public struct ServerResponse: Sendable {
     /// Sent right after `body`. Lets a large cached body be shared by every response while a
     /// small per-request part follows it, without copying the large one.
     public var bodyTail: ByteBuffer?
-    /// Misbehaviour on purpose, for the API simulator's fault injection. `nil` for every
-    /// well-behaved response.
-    public var fault: Fault?
     /// A body made while it is sent, with chunked transfer encoding, after `body` (which is
     /// then usually empty). For bodies too large to hold, such as a results file.
     public var stream: StreamedBody?
-
-    /// Ways a response can go wrong on the wire, so clients can be tested against them.
-    public enum Fault: Sendable, Equatable {
-        /// Wait this long before sending anything.
-        case delay(Duration)
-        /// Announce the full `Content-Length`, send this many body bytes, then close.
-        case truncateBody(afterBytes: Int)
-        /// Close the connection without answering.
-        case closeWithoutResponse
-    }
 
     public init(
         status: Int,
         headers: [(name: String, value: String)] = [],
         body: ByteBuffer = ByteBuffer(),
         bodyTail: ByteBuffer? = nil,
-        fault: Fault? = nil,
         stream: StreamedBody? = nil
     ) {
         self.status = status
         self.headers = headers
         self.body = body
         self.bodyTail = bodyTail
-        self.fault = fault
         self.stream = stream
     }
 
@@ -61,21 +46,15 @@ public struct StreamedBody: Sendable {
         case bytes(ByteBuffer)
         /// The body is complete: the terminating chunk follows.
         case end
-        /// Close the connection at once, without the terminating chunk: the client must see an
-        /// incomplete body (fault injection).
+        /// Close the connection at once, without the terminating chunk: the source could not
+        /// finish, and the client must see an incomplete body rather than a short complete one.
         case abort
     }
 
-    /// Wait between pieces (fault injection: a slow stream). Note that the listener's write
-    /// timeout applies to each piece, so a pause longer than it closes the connection.
-    public var pauseBetweenPieces: Duration?
     /// Called once per response, on the connection's event loop; the source lives there.
     public let makeSource: @Sendable () -> any StreamedBodySource
 
-    public init(
-        pauseBetweenPieces: Duration? = nil, makeSource: @escaping @Sendable () -> any StreamedBodySource
-    ) {
-        self.pauseBetweenPieces = pauseBetweenPieces
+    public init(makeSource: @escaping @Sendable () -> any StreamedBodySource) {
         self.makeSource = makeSource
     }
 }
@@ -86,16 +65,23 @@ public protocol StreamedBodySource {
 }
 
 /// Answers requests. Called on an event loop thread, so it must not block: a responder that
-/// needs slow work (a bcrypt check, say) implements ``respond(to:on:)`` and does it elsewhere;
-/// one that only needs to wait returns a `.delay` fault.
+/// needs slow work (a bcrypt check, say) or a wait implements ``respond(to:on:)`` and completes
+/// the future later.
 public protocol HTTPResponder: Sendable {
     func respond(to request: ServerRequest) -> ServerResponse
     /// The server calls this one; by default it answers with ``respond(to:)`` at once.
     func respond(to request: ServerRequest, on eventLoop: any EventLoop) -> EventLoopFuture<ServerResponse>
+    /// Handlers of the responder's own, placed in each connection's pipeline after the
+    /// listener's hardening and before the handler that calls the responder, so they see every
+    /// response part on its way out (as hummingbird's `additionalChannelHandlers`). Called on
+    /// the connection's event loop, once per connection; none by default.
+    func makeChannelHandlers() -> [any ChannelHandler]
 }
 
 extension HTTPResponder {
     public func respond(to request: ServerRequest, on eventLoop: any EventLoop) -> EventLoopFuture<ServerResponse> {
         eventLoop.makeSucceededFuture(respond(to: request))
     }
+
+    public func makeChannelHandlers() -> [any ChannelHandler] { [] }
 }

@@ -97,11 +97,8 @@ public struct StructuredLogHandler: LogHandler {
     }
 
     static func timestamp() -> String {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        let seconds = Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
         // Milliseconds are plenty for logs; the API's microseconds would only add noise.
-        let full = RFC3339.format(seconds)
+        let full = RFC3339.format(WallClock.now())
         return String(full.prefix(23)) + "Z"
     }
 }

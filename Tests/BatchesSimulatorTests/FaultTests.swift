@@ -113,8 +113,8 @@ struct FaultTests {
         try Self.enqueue(responder, "kind=truncated")
         let reply = responder.send("/v1/messages/batches?limit=50")
         #expect(reply.status == 200)
-        guard case .truncateBody(let after)? = reply.response.fault else {
-            Issue.record("expected a truncation, got \(String(describing: reply.response.fault))")
+        guard case .truncateBody(let after)? = WireFault(markedOn: reply.response) else {
+            Issue.record("expected a truncation, got \(String(describing: WireFault(markedOn: reply.response)))")
             return
         }
         #expect(after > 0 && after < reply.bytes.count)
@@ -128,18 +128,18 @@ struct FaultTests {
         try Self.enqueue(responder, "kind=delay&delay_ms=1500")
         try Self.enqueue(responder, "kind=hang")
         let delayed = responder.send("/v1/messages/batches")
-        #expect(delayed.response.fault == .delay(.milliseconds(1500)))
+        #expect(WireFault(markedOn: delayed.response) == .delay(.milliseconds(1500)))
         #expect(delayed.status == 200)
         #expect((try delayed.json()["data"] as? [Any])?.count == 20)
         let hung = responder.send("/v1/messages/batches")
-        #expect(hung.response.fault == .delay(.seconds(3600)))
+        #expect(WireFault(markedOn: hung.response) == .delay(.seconds(3600)))
     }
 
     @Test("close closes the connection without an answer, logged without a status")
     func close() throws {
         let (_, responder) = Self.setUp()
         try Self.enqueue(responder, "kind=close")
-        #expect(responder.send("/v1/messages/batches").response.fault == .closeWithoutResponse)
+        #expect(WireFault(markedOn: responder.send("/v1/messages/batches").response) == .closeWithoutResponse)
         let log = try #require(try responder.send("/_sim/requests").json()["requests"] as? [[String: Any]])
         #expect(log.first?["status"] is NSNull)
     }

@@ -411,7 +411,7 @@ struct ResultsFaultTests {
         #expect(
             responder.send("/_sim/results-faults?kind=slow&delay_ms=25&piece_bytes=4096", method: "POST").status == 200)
         let reply = responder.send(resultsPath(id))
-        #expect(reply.response.stream?.pauseBetweenPieces == .milliseconds(25))
+        #expect(WireFault(markedOn: reply.response) == .pauseBetweenBodyParts(.milliseconds(25)))
         #expect(reply.pieces >= full.count / 8192)
         #expect(reply.bytes == full)
     }

@@ -1,3 +1,4 @@
+import BatchesSimulator
 import CurlHTTP
 import HTTPServing
 import Logging
@@ -14,9 +15,13 @@ struct ScriptedResponder: HTTPResponder {
         case "/big":
             return ServerResponse(status: 200, body: ByteBuffer(repeating: UInt8(ascii: "x"), count: 200_000))
         case "/slow":
-            return ServerResponse(status: 200, body: ByteBuffer(string: "late"), fault: .delay(.seconds(30)))
+            var response = ServerResponse(status: 200, body: ByteBuffer(string: "late"))
+            WireFault.delay(.seconds(30)).mark(&response)
+            return response
         case "/truncated":
-            return ServerResponse(status: 200, body: ByteBuffer(string: String(repeating: "y", count: 1000)), fault: .truncateBody(afterBytes: 10))
+            var response = ServerResponse(status: 200, body: ByteBuffer(string: String(repeating: "y", count: 1000)))
+            WireFault.truncateBody(afterBytes: 10).mark(&response)
+            return response
         case "/teapot":
             return .text(418, "short and stout")
         case "/redirect":
@@ -25,6 +30,11 @@ struct ScriptedResponder: HTTPResponder {
         default:
             return .text(200, "hello")
         }
+    }
+
+    /// Misbehaves on the wire as the simulator does, so libcurl meets the same faults.
+    func makeChannelHandlers() -> [any ChannelHandler] {
+        [WireFaultHandler()]
     }
 }
 

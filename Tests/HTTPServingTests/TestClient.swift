@@ -185,21 +185,34 @@ struct TestResponder: HTTPResponder {
         case "/hello":
             return .text(200, "hello \(request.queryValue("name") ?? "world")\n", headers: [("X-Test", "yes")])
         case "/slow":
-            return ServerResponse(status: 200, body: ByteBuffer(string: "slow body\n"), fault: .delay(.milliseconds(300)))
+            return ServerResponse(status: 200, body: ByteBuffer(string: "slow body\n"))
         case "/very-slow":
-            // Long enough that the connection is certainly still busy when a loaded machine
-            // gets round to accepting the test's next connection.
-            return ServerResponse(status: 200, body: ByteBuffer(string: "very slow body\n"), fault: .delay(.seconds(20)))
+            return ServerResponse(status: 200, body: ByteBuffer(string: "very slow body\n"))
         case "/tail":
             return ServerResponse(status: 200, body: ByteBuffer(string: "head-part;"), bodyTail: ByteBuffer(string: "tail-part\n"))
         case "/slow-tail":
             return ServerResponse(
-                status: 200, body: ByteBuffer(string: "head-part;"), bodyTail: ByteBuffer(string: "tail-part\n"),
-                fault: .delay(.milliseconds(100))
+                status: 200, body: ByteBuffer(string: "head-part;"), bodyTail: ByteBuffer(string: "tail-part\n")
             )
         default:
             return .text(404, "not found\n")
         }
+    }
+
+    /// The slow routes answer late, as a responder that waits on other work does.
+    func respond(to request: ServerRequest, on eventLoop: any EventLoop) -> EventLoopFuture<ServerResponse> {
+        let response = respond(to: request)
+        let delay: TimeAmount? =
+            switch request.path {
+            case "/slow": .milliseconds(300)
+            // Long enough that the connection is certainly still busy when a loaded machine
+            // gets round to accepting the test's next connection.
+            case "/very-slow": .seconds(20)
+            case "/slow-tail": .milliseconds(100)
+            default: nil
+            }
+        guard let delay else { return eventLoop.makeSucceededFuture(response) }
+        return eventLoop.scheduleTask(in: delay) { response }.futureResult
     }
 }
 

@@ -133,14 +133,18 @@ public struct BatchLedger: Sendable {
     /// Batches not ended, and ended ones within the per-batch retention, by key.
     public private(set) var records: [UInt64: MessageBatch] = [:]
     public private(set) var totals = LedgerTotals()
-    /// Changes whenever anything the batch gauges or per-batch series show has changed.
+    /// Changes whenever anything the ledger holds has changed, expired records included (the
+    /// state file follows it).
     public private(set) var version: UInt64 = 0
+    /// Changes whenever a walk or a full read changed what the ledger holds; not when records
+    /// merely expire (``expireRecords(context:)`` says which went, so that what is derived from
+    /// the records can follow without being rebuilt).
+    public private(set) var listingVersion: UInt64 = 0
     /// When a poll last read every batch that has not ended (each walk reaches all of them).
     public private(set) var refreshedAt: Double = -.infinity
-    /// The oldest `ended_at` among the records of ended batches (`infinity` with none), so that
-    /// ``expireRecords(context:)`` need not look while it is within the retention; `-infinity`
-    /// when unknown (it looks, and learns it again).
-    private var oldestRecordEndedAt: Double = -.infinity
+    /// The records of ended batches by `ended_at`, so that ``expireRecords(context:)`` takes the
+    /// few that are due from the front instead of passing over every record.
+    private var expiryQueue = ExpiryQueue()
 
     public init() {}
 
@@ -159,7 +163,9 @@ public struct BatchLedger: Sendable {
         self.records = records
         self.refreshedAt = refreshedAt
         totals = recount()
+        expiryQueue = ExpiryQueue(records)
         version = 1
+        listingVersion = 1
     }
 
     public var count: Int { entries.count }
@@ -258,43 +264,54 @@ public struct BatchLedger: Sendable {
                 replaced = old != entry || before?.record != (context.keepsRecord(of: batch) ? batch : nil)
             }
             let kept = context.keepsRecord(of: batch)
-            insert(entry, record: kept ? batch : nil)
-            if kept, entry.isEnded, let ended = batch.endedAt { oldestRecordEndedAt = min(oldestRecordEndedAt, ended) }
+            insert(entry, record: kept ? batch : nil, queued: before?.record)
         }
-        if replaced { version &+= 1 }
+        if replaced {
+            version &+= 1
+            listingVersion &+= 1
+        }
         refreshedAt = context.now
         let deleted = removed.lazy.map(\.key).filter { !seen.contains($0) }
         let arrived = ordered.lazy.map(\.1.key).filter { previous[$0] == nil }
         return (newlyEnded, Array(deleted), Array(arrived))
     }
 
-    private mutating func insert(_ entry: LedgerEntry, record: MessageBatch?) {
+    /// - Parameter queued: the record this batch had before, whose place in the expiry queue
+    ///   the new one takes when it ended at the same time.
+    private mutating func insert(_ entry: LedgerEntry, record: MessageBatch?, queued: MessageBatch? = nil) {
         entries.append(entry)
         index.insert(position: entries.count - 1, in: entries)
-        if let record { records[entry.key] = record }
+        if let record {
+            records[entry.key] = record
+            if let ended = Self.expiryTime(of: record), queued.flatMap(Self.expiryTime(of:)) != ended {
+                expiryQueue.push(endedAt: ended, key: entry.key)
+            }
+        }
         totals.add(entry, status: status(of: entry), sign: 1)
     }
 
+    /// When an ended record may expire; `nil` for a batch that has not ended.
+    fileprivate static func expiryTime(of record: MessageBatch) -> Double? {
+        record.processingStatus == .ended ? (record.endedAt ?? -.infinity) : nil
+    }
+
     /// Drops the full records of ended batches past the retention; their entries stay.
-    /// - Returns: whether any record went.
+    /// Moves ``version`` but not ``listingVersion``: an expired batch leaves the per-batch
+    /// series, which the caller can tell from the keys without rebuilding them.
+    /// - Returns: the keys of the batches whose record went.
     @discardableResult
-    public mutating func expireRecords(context: LedgerContext) -> Bool {
-        // Most polls expire nothing: they skip the pass over every retained record.
+    public mutating func expireRecords(context: LedgerContext) -> [UInt64] {
         let retentionStart = context.endedRetention.map { context.now - $0 } ?? .infinity
-        guard oldestRecordEndedAt < retentionStart else { return false }
         var expired: [UInt64] = []
-        var oldestKept = Double.infinity
-        for (key, batch) in records {
-            if !context.keepsRecord(of: batch) {
-                expired.append(key)
-            } else if batch.processingStatus == .ended {
-                oldestKept = min(oldestKept, batch.endedAt ?? -.infinity)
-            }
+        while let (endedAt, key) = expiryQueue.popFirst(before: retentionStart) {
+            // The queue may hold a record since replaced or dropped: only a record that still
+            // ended then and is past the retention goes.
+            guard let record = records[key], Self.expiryTime(of: record) == endedAt, !context.keepsRecord(of: record) else { continue }
+            records[key] = nil
+            expired.append(key)
         }
-        for key in expired { records[key] = nil }
-        oldestRecordEndedAt = oldestKept
         if !expired.isEmpty { version &+= 1 }
-        return !expired.isEmpty
+        return expired
     }
 
     // MARK: - Full reads
@@ -399,11 +416,60 @@ public struct BatchLedger: Sendable {
                 corrections[.deleted, default: 0] += 1
             }
         }
+        merged.expiryQueue = ExpiryQueue(merged.records)
         merged.version = version &+ 1
+        merged.listingVersion = listingVersion &+ 1
         merged.refreshedAt = max(refreshedAt, context.now)
         self = merged
         if isFirstRead { corrections = [:] }
         return (newlyEnded, corrections)
+    }
+}
+
+/// The records of ended batches as (`ended_at`, key), oldest first; expiry takes from the front.
+/// Batches end in about the order they are listed, so a push is almost always an append. It may
+/// hold pairs whose record has since gone or changed: the ledger checks each pair it takes.
+struct ExpiryQueue: Sendable {
+    private var pairs: [(endedAt: Double, key: UInt64)] = []
+    /// Pairs before this have been taken.
+    private var head = 0
+
+    init() {}
+
+    init(_ records: [UInt64: MessageBatch]) {
+        for (key, record) in records {
+            if let ended = BatchLedger.expiryTime(of: record) { pairs.append((ended, key)) }
+        }
+        pairs.sort { $0.endedAt < $1.endedAt }
+    }
+
+    var count: Int { pairs.count - head }
+
+    mutating func push(endedAt: Double, key: UInt64) {
+        if let last = pairs.last, last.endedAt > endedAt {
+            var low = head
+            var high = pairs.count
+            while low < high {
+                let middle = (low + high) / 2
+                if pairs[middle].endedAt <= endedAt { low = middle + 1 } else { high = middle }
+            }
+            pairs.insert((endedAt, key), at: low)
+        } else {
+            pairs.append((endedAt, key))
+        }
+    }
+
+    /// Takes the oldest pair if it ended before `limit`.
+    mutating func popFirst(before limit: Double) -> (endedAt: Double, key: UInt64)? {
+        guard head < pairs.count, pairs[head].endedAt < limit else { return nil }
+        let first = pairs[head]
+        head += 1
+        // Taken pairs are dropped in bulk, so taking stays O(1) on average.
+        if head >= 1024, head * 2 >= pairs.count {
+            pairs.removeFirst(head)
+            head = 0
+        }
+        return first
     }
 }
 

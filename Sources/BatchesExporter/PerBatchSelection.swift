@@ -5,7 +5,9 @@ public struct PerBatchSelection: Sendable, Equatable {
     /// Batches to expose, in exposition order (active newest first, then most recently ended).
     public let batches: [MessageBatch]
     /// Batches that qualified but were left out by the cap.
-    public let dropped: Int
+    public private(set) var dropped: Int
+    /// The keys (``batchKey(_:)``) of `batches`.
+    private let shownKeys: Set<UInt64>
 
     /// - Parameters:
     ///   - maxBatches: the cap; 0 turns per-batch series off (and counts nothing as dropped).
@@ -14,6 +16,7 @@ public struct PerBatchSelection: Sendable, Equatable {
         guard maxBatches > 0 else {
             self.batches = []
             dropped = 0
+            shownKeys = []
             return
         }
         let retentionStart = now - endedRetention.inSeconds
@@ -37,5 +40,16 @@ public struct PerBatchSelection: Sendable, Equatable {
         let qualifying = active.count + recentlyEnded.count
         self.batches = (active + recentlyEnded).prefix(maxBatches).map { batches[$0] }
         dropped = qualifying - self.batches.count
+        shownKeys = Set(self.batches.lazy.map { batchKey($0.id) })
+    }
+
+    /// The selection after the records of `expired` batches left the retention, if it can be
+    /// told without choosing again: when none of them was shown, the same batches stay and
+    /// only fewer were left out. `nil` when a shown batch went (another may take its place).
+    public func removing(expired: [UInt64]) -> PerBatchSelection? {
+        guard !expired.contains(where: shownKeys.contains) else { return nil }
+        var selection = self
+        selection.dropped = max(0, dropped - expired.count)
+        return selection
     }
 }

@@ -232,7 +232,12 @@ public enum WorkspaceMetrics {
         ]
     }
 
-    public static func perBatchFamilies(workspace name: String, selection: PerBatchSelection) -> [MetricFamily] {
+    /// - Parameter includingDropped: whether the `batch_metrics_dropped` gauge is among them; a
+    ///   caller that renders it on its own (it moves as ended batches leave the retention,
+    ///   without any shown batch changing) takes it from ``perBatchDroppedFamily(workspace:dropped:)``.
+    public static func perBatchFamilies(
+        workspace name: String, selection: PerBatchSelection, includingDropped: Bool = true
+    ) -> [MetricFamily] {
         let workspace = Label("workspace", name)
         var info = MetricFamily(
             name: "anthropic_message_batch",
@@ -270,11 +275,15 @@ public enum WorkspaceMetrics {
             if let value = batch.endedAt, batch.processingStatus == .ended { ended.samples.append(Sample(labels, value)) }
             if let value = batch.cancelInitiatedAt { cancelInitiated.samples.append(Sample(labels, value)) }
         }
-        let dropped = MetricFamily(
+        let shown = [info, requests, created, expires, ended, cancelInitiated]
+        return includingDropped ? shown + [perBatchDroppedFamily(workspace: name, dropped: selection.dropped)] : shown
+    }
+
+    public static func perBatchDroppedFamily(workspace name: String, dropped: Int) -> MetricFamily {
+        MetricFamily(
             name: "anthropic_batches_exporter_batch_metrics_dropped",
             help: "Batches that qualified for per-batch series but were left out by --batch-metrics.max-batches.",
-            type: .gauge, samples: [Sample([workspace], Double(selection.dropped))]
+            type: .gauge, samples: [Sample([Label("workspace", name)], Double(dropped))]
         )
-        return [info, requests, created, expires, ended, cancelInitiated, dropped]
     }
 }

@@ -55,7 +55,7 @@ public final class WorkspacePoller: Service, Sendable {
         var hasListing = false
         var summary: BatchSummary?
         var selection: PerBatchSelection?
-        /// The ledger version the summary and selection were taken at.
+        /// The ledger's listing version the summary and selection were taken at.
         var derivedFromVersion: UInt64?
         var lifecycle = BatchLifecycle()
         var lifecycleVersion: UInt64 = 0
@@ -334,7 +334,7 @@ public final class WorkspacePoller: Service, Sendable {
     /// Derived state after the ledger moved: retention, lifecycle counters, and the summary and
     /// per-batch selection when (and only when) the ledger changed.
     private func afterChange(_ state: inout State, newlyEnded: [MessageBatch], context: LedgerContext, at time: Double) {
-        state.ledger.expireRecords(context: context)
+        let expired = state.ledger.expireRecords(context: context)
         if !newlyEnded.isEmpty {
             state.lifecycle.count(newlyEnded)
             state.lifecycleVersion &+= 1
@@ -342,8 +342,16 @@ public final class WorkspacePoller: Service, Sendable {
             // the exporter knew of it.
             for batch in newlyEnded { results?.enqueue(EndedBatch(batch, fallbackEndedAt: time)) }
         }
-        guard state.derivedFromVersion != state.ledger.version else { return }
-        state.derivedFromVersion = state.ledger.version
+        if state.derivedFromVersion == state.ledger.listingVersion {
+            // Expired records are ended batches: the summary does not count them, and the
+            // selection changes only if one of them was shown.
+            guard !expired.isEmpty else { return }
+            if let selection = state.selection?.removing(expired: expired) {
+                state.selection = selection
+                return
+            }
+        }
+        state.derivedFromVersion = state.ledger.listingVersion
         state.summary = BatchSummary(state.ledger)
         state.selection = PerBatchSelection(
             from: state.ledger.records.values,
@@ -528,7 +536,17 @@ public final class WorkspacePoller: Service, Sendable {
             })
             if let selection = state.selection {
                 groups.append(FamilyGroup(key: "per_batch", version: version) {
-                    WorkspaceMetrics.perBatchFamilies(workspace: workspace, selection: selection)
+                    WorkspaceMetrics.perBatchFamilies(workspace: workspace, selection: selection, includingDropped: false)
+                })
+                // A group of its own: ended batches leaving the retention move it on most polls
+                // of a long retention, and re-rendering every per-batch series for it would
+                // make those polls cost what the selection holds.
+                let dropped = selection.dropped
+                let droppedVersion = state.groupVersions.version(
+                    of: "per_batch_dropped", local: UInt64(dropped), makeVersion: makeVersion
+                )
+                groups.append(FamilyGroup(key: "per_batch_dropped", version: droppedVersion) {
+                    [WorkspaceMetrics.perBatchDroppedFamily(workspace: workspace, dropped: dropped)]
                 })
             }
         }

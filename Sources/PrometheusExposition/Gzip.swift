@@ -5,9 +5,9 @@ import NIOCore
 /// changes on every scrape (process metrics, snapshot age) is compressed per scrape.
 ///
 /// The prefix is a gzip header plus deflate blocks ended by a full flush: byte-aligned, not
-/// final, with no back-references beyond it. A separate raw deflate stream for the tail, ended
-/// with a final block, then continues the same gzip member; the trailer's CRC-32 is combined
-/// from both parts' CRCs. The result is one ordinary gzip member that any decoder reads.
+/// final, with no back-references beyond it. The tail follows as stored (uncompressed) deflate
+/// blocks, the last one final, in the same gzip member; the trailer's CRC-32 is combined from
+/// both parts' CRCs. The result is one ordinary gzip member that any decoder reads.
 public struct GzipPrefix: Sendable {
     public let compressed: [UInt8]
     let crc: UInt
@@ -31,9 +31,24 @@ public struct GzipPrefix: Sendable {
     /// length `prefixLength`, however the prefix was built.
     static func completion(prefixCRC: UInt, prefixLength: Int, tail: [UInt8]) -> [UInt8] {
         var output: [UInt8] = []
-        output.reserveCapacity(tail.count / 2 + 64)
-        // A raw stream (negative windowBits): no second header, the prefix's header stands.
-        output.append(contentsOf: Self.deflate(tail, windowBits: -15, level: 1, flush: Z_FINISH))
+        // Stored blocks, not a deflate stream of its own: the tail is a few KB of process
+        // metrics that change on every scrape, and setting up a zlib stream for them (hundreds
+        // of KB of state allocated and cleared) cost more per scrape than sending them plain.
+        let blockLimit = Int(UInt16.max)
+        output.reserveCapacity(tail.count + (tail.count / blockLimit + 1) * 5 + 8)
+        var start = 0
+        repeat {
+            let length = min(blockLimit, tail.count - start)
+            let isLast = start + length == tail.count
+            // BFINAL on the last block, BTYPE 00 (stored); then LEN and its complement, little-endian.
+            output.append(isLast ? 0x01 : 0x00)
+            output.append(UInt8(truncatingIfNeeded: length))
+            output.append(UInt8(truncatingIfNeeded: length >> 8))
+            output.append(~UInt8(truncatingIfNeeded: length))
+            output.append(~UInt8(truncatingIfNeeded: length >> 8))
+            output.append(contentsOf: tail[start..<(start + length)])
+            start += length
+        } while start < tail.count
         let tailCRC = tail.withUnsafeBufferPointer { CZlib.crc32(0, $0.baseAddress, uInt($0.count)) }
         let combined = UInt32(truncatingIfNeeded: CZlib.crc32_combine(prefixCRC, tailCRC, off_t(tail.count)))
         let totalLength = UInt32(truncatingIfNeeded: prefixLength + tail.count)  // ISIZE is the length mod 2^32

@@ -35,7 +35,7 @@ public enum ProcessMetrics {
                     type: .gauge, unit: "bytes", samples: [Sample([], residentPages * pageSize)]
                 )
             )
-            if let bootTime = bootTime() {
+            if let bootTime = Self.bootTime {
                 families.append(
                     MetricFamily(
                         name: "process_start_time_seconds", help: "Start time of the process since unix epoch in seconds.",
@@ -71,7 +71,11 @@ public enum ProcessMetrics {
         return stat[stat.index(after: close)...].split(separator: " ")
     }
 
-    private static func bootTime() -> Double? {
+    /// Read once: it never changes while the system runs, and /proc/stat, which the kernel
+    /// builds from every CPU's counters on each read, is not worth reading per scrape.
+    private static let bootTime: Double? = readBootTime()
+
+    private static func readBootTime() -> Double? {
         guard let stat = readFile("/proc/stat") else { return nil }
         for line in stat.split(separator: "\n") where line.hasPrefix("btime ") {
             return Double(line.dropFirst(6))

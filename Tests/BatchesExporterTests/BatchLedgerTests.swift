@@ -104,13 +104,15 @@ struct BatchLedgerTests {
         #expect(Set(ledger.records.keys) == [batchKey("recent")])
         let version = ledger.version
         let expiredEarly = ledger.expireRecords(context: context)
-        #expect(!expiredEarly)
+        #expect(expiredEarly.isEmpty)
         #expect(ledger.version == version, "nothing expired, nothing changed")
+        let listingVersion = ledger.listingVersion
         let expiredLater = ledger.expireRecords(context: LedgerContext(countEndedAfter: 0, now: 13_000, endedRetention: 3_600))
-        #expect(expiredLater)
+        #expect(expiredLater == [batchKey("recent")])
         #expect(ledger.records.isEmpty)
         #expect(ledger.count == 2)
         #expect(ledger.version != version)
+        #expect(ledger.listingVersion == listingVersion, "an expiry changes no listed batch")
     }
 
     @Test("An unchanged walk leaves the version alone; a change moves it")
@@ -248,6 +250,11 @@ struct FoldedStateTests {
             incremental.expireRecords(context: context())
             countedNaively += try pages.fullRead(into: &naive, limit: limit, context: context()).newlyEnded.map(\.id)
             naive.expireRecords(context: context())
+            let retentionStart = context().now - (context().endedRetention ?? .infinity)
+            #expect(
+                !incremental.records.values.contains { $0.processingStatus == .ended && ($0.endedAt ?? -.infinity) < retentionStart },
+                "seed \(seed) step \(step): a record past the retention was not expired"
+            )
             let fullRequests = (naive.count + limit - 1) / limit
 
             #expect(incremental.totals == incremental.recount(), "seed \(seed) step \(step): running totals drifted")

@@ -576,7 +576,9 @@ public final class WorkspacePoller: Service, Sendable {
                 "Poll complete",
                 metadata: timing.merging(["batches": "\(events.batches)", "newly_ended": "\(events.newlyEnded)"]) { $1 }
             )
-            if let dropped = events.dropped, dropped != events.previousDropped, dropped > 0 {
+            // Once when it starts: the count then moves with nearly every batch that ends or
+            // leaves the retention, and the gauge shows it.
+            if let dropped = events.dropped, dropped > 0, (events.previousDropped ?? 0) == 0 {
                 logger.warning(
                     "More batches qualify for per-batch series than --batch-metrics.max-batches allows; the oldest are left out",
                     metadata: ["dropped": "\(dropped)", "max_batches": "\(configuration.maxBatchMetrics)"]

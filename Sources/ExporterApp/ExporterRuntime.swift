@@ -32,6 +32,7 @@ public struct ExporterRuntime: Sendable {
 
     /// Runs the services until SIGTERM or SIGINT.
     public func run() async throws {
+        FreedMemory.keepLargeBlocksSeparate()
         let loader = self.loader
         let format = settings.logFormat
         let level = settings.logLevel

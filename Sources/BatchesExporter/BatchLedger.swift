@@ -201,6 +201,40 @@ public struct BatchLedger: Sendable {
         return floor
     }
 
+    /// The full records of the batches that have not ended, newest first: found from the walk
+    /// floor up, so this costs the few newest positions, not a pass over every record.
+    public var activeRecords: [MessageBatch] {
+        guard let floor = walkFloor else { return [] }
+        var active: [MessageBatch] = []
+        for position in stride(from: entries.count - 1, through: floor, by: -1) where !entries[position].isEnded {
+            if let record = records[entries[position].key] { active.append(record) }
+        }
+        return active
+    }
+
+    /// The records of ended batches, the most recently ended first (ties by id, descending),
+    /// at most `limit`: taken from the back of the expiry queue, so this costs about `limit`
+    /// steps however long the retention. Call after ``expireRecords(context:)``, so that every
+    /// record it can return is within the retention.
+    public func recentlyEndedRecords(limit: Int) -> [MessageBatch] {
+        guard limit > 0 else { return [] }
+        var picked: [MessageBatch] = []
+        var seen = Set<UInt64>()
+        var cutoff: Double?
+        expiryQueue.forEachNewestFirst { endedAt, key in
+            if let cutoff, endedAt < cutoff { return false }
+            // Pairs of records since gone or changed are skipped, as expiry skips them.
+            guard let record = records[key], Self.expiryTime(of: record) == endedAt, seen.insert(key).inserted else { return true }
+            picked.append(record)
+            // Batches that ended at the same moment as the last one taken are all taken, so
+            // the order by id below decides among them.
+            if picked.count == limit { cutoff = endedAt }
+            return true
+        }
+        picked.sort { ($0.endedAt ?? 0, $0.id) > ($1.endedAt ?? 0, $1.id) }
+        return Array(picked.prefix(limit))
+    }
+
     private func status(of entry: LedgerEntry) -> ProcessingStatus {
         switch entry.status {
         case .inProgress: .inProgress
@@ -456,6 +490,14 @@ struct ExpiryQueue: Sendable {
             pairs.insert((endedAt, key), at: low)
         } else {
             pairs.append((endedAt, key))
+        }
+    }
+
+    /// Calls `body` with the pairs not taken yet, newest first, until it returns false.
+    func forEachNewestFirst(_ body: (Double, UInt64) -> Bool) {
+        var position = pairs.count - 1
+        while position >= head, body(pairs[position].endedAt, pairs[position].key) {
+            position -= 1
         }
     }
 

@@ -43,6 +43,26 @@ public struct PerBatchSelection: Sendable, Equatable {
         shownKeys = Set(self.batches.lazy.map { batchKey($0.id) })
     }
 
+    /// The same selection as ``init(from:now:maxBatches:endedRetention:)`` over the ledger's
+    /// records, found without passing over them: the active batches from the top of the
+    /// ledger, the most recently ended from the back of its expiry queue. Every record is a
+    /// batch that qualifies once ``BatchLedger/expireRecords(context:)`` has run, so the
+    /// records count those left out.
+    public init(ledger: BatchLedger, maxBatches: Int) {
+        guard maxBatches > 0 else {
+            self.batches = []
+            dropped = 0
+            shownKeys = []
+            return
+        }
+        var active = ledger.activeRecords
+        active.sort { ($0.createdAt ?? 0, $0.id) > ($1.createdAt ?? 0, $1.id) }
+        let ended = ledger.recentlyEndedRecords(limit: maxBatches - min(active.count, maxBatches))
+        batches = Array((active + ended).prefix(maxBatches))
+        dropped = max(0, ledger.records.count - batches.count)
+        shownKeys = Set(batches.lazy.map { batchKey($0.id) })
+    }
+
     /// The selection after the records of `expired` batches left the retention, if it can be
     /// told without choosing again: when none of them was shown, the same batches stay and
     /// only fewer were left out. `nil` when a shown batch went (another may take its place).

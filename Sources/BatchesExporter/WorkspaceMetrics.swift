@@ -21,7 +21,7 @@ public struct BatchSummary: Sendable, Equatable {
     public init(_ ledger: BatchLedger) {
         var oldest: Double?
         var expiry: Double?
-        for batch in ledger.records.values where batch.processingStatus != .ended {
+        for batch in ledger.activeRecords {
             if let created = batch.createdAt { oldest = min(oldest ?? created, created) }
             if let expires = batch.expiresAt { expiry = min(expiry ?? expires, expires) }
         }

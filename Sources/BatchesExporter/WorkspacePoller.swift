@@ -353,12 +353,7 @@ public final class WorkspacePoller: Service, Sendable {
         }
         state.derivedFromVersion = state.ledger.listingVersion
         state.summary = BatchSummary(state.ledger)
-        state.selection = PerBatchSelection(
-            from: state.ledger.records.values,
-            now: context.now,
-            maxBatches: configuration.maxBatchMetrics,
-            endedRetention: configuration.endedRetention
-        )
+        state.selection = PerBatchSelection(ledger: state.ledger, maxBatches: configuration.maxBatchMetrics)
     }
 
     private func record(_ corrections: [LedgerCorrection: Int], into state: inout State) {

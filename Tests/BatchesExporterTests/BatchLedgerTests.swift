@@ -255,6 +255,13 @@ struct FoldedStateTests {
                 !incremental.records.values.contains { $0.processingStatus == .ended && ($0.endedAt ?? -.infinity) < retentionStart },
                 "seed \(seed) step \(step): a record past the retention was not expired"
             )
+            for cap in [3, 40] {
+                let chosenFromLedger = PerBatchSelection(ledger: incremental, maxBatches: cap)
+                let chosenFromRecords = PerBatchSelection(
+                    from: incremental.records.values, now: context().now, maxBatches: cap, endedRetention: .seconds(3_600)
+                )
+                #expect(chosenFromLedger == chosenFromRecords, "seed \(seed) step \(step) cap \(cap)")
+            }
             let fullRequests = (naive.count + limit - 1) / limit
 
             #expect(incremental.totals == incremental.recount(), "seed \(seed) step \(step): running totals drifted")

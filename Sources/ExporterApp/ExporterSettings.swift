@@ -1,3 +1,4 @@
+import Basics
 import BatchesAPI
 import BatchesExporter
 import ConfigFiles
@@ -104,7 +105,12 @@ public struct ExporterSettings: Sendable {
     }
 
     public init(_ flags: ExporterFlags, environment: ProcessEnvironment) throws(SettingsError) {
-        (listenHost, listenPort) = try Self.parseListenAddress(flags.listenAddress)
+        do {
+            let address = try ListenAddress.parse(flags.listenAddress)
+            (listenHost, listenPort) = (address.host, address.port)
+        } catch {
+            throw SettingsError(description: "--web.listen-address \(error)")
+        }
         guard flags.telemetryPath.hasPrefix("/"), flags.telemetryPath.count > 1, !flags.telemetryPath.hasPrefix("/-/") else {
             throw SettingsError(description: "--web.telemetry-path must start with / and not be / or under /-/ (got \"\(flags.telemetryPath)\")")
         }
@@ -281,19 +287,6 @@ public struct ExporterSettings: Sendable {
         }
     }
 
-    /// `host:port`, `:port` (all IPv4 interfaces) or `[v6]:port`.
-    static func parseListenAddress(_ text: String) throws(SettingsError) -> (String, Int) {
-        let invalid = SettingsError(description: "--web.listen-address must be host:port, :port or [ipv6]:port (got \"\(text)\")")
-        guard let colon = text.lastIndex(of: ":") else { throw invalid }
-        var host = String(text[..<colon])
-        guard let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port) else { throw invalid }
-        if host.hasPrefix("[") {
-            guard host.hasSuffix("]") else { throw invalid }
-            host = String(host.dropFirst().dropLast())
-        }
-        return (host.isEmpty ? "0.0.0.0" : host, port)
-    }
-
     static func readSmallFile(_ path: String, limit: Int = 65_536) -> String? {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return nil }
@@ -307,11 +300,5 @@ public struct ExporterSettings: Sendable {
             bytes.append(contentsOf: chunk[0..<count])
         }
         return String(decoding: bytes, as: UTF8.self)
-    }
-}
-
-extension String {
-    var trimmingWhitespace: String {
-        String(drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
     }
 }

@@ -115,10 +115,7 @@ public struct ExporterSettings: Sendable {
             throw SettingsError(description: "--web.telemetry-path must start with / and not be / or under /-/ (got \"\(flags.telemetryPath)\")")
         }
         telemetryPath = flags.telemetryPath
-        guard (1...100_000).contains(flags.maxConnections) else {
-            throw SettingsError(description: "--web.max-connections must be between 1 and 100000 (got \(flags.maxConnections))")
-        }
-        maxConnections = flags.maxConnections
+        maxConnections = try SettingRules.within(flags.maxConnections, 1...100_000, name: "--web.max-connections")
         webConfig = try flags.webConfigFile.map(Self.webConfig) ?? WebConfig()
         webConfigFile = flags.webConfigFile
         tlsContext = try webConfig.tls.map(Self.tlsContext)
@@ -132,22 +129,10 @@ public struct ExporterSettings: Sendable {
         connectTimeout = try SettingRules.duration(flags.connectTimeout, name: "--api.connect-timeout", minimum: .milliseconds(1))
         requestTimeout = try SettingRules.duration(flags.requestTimeout, name: "--api.request-timeout", minimum: .milliseconds(1))
         endedRetention = try SettingRules.duration(flags.endedRetention, name: "--batch-metrics.ended-retention", minimum: .zero)
-        guard (0...20).contains(flags.maxRetries) else {
-            throw SettingsError(description: "--api.max-retries must be between 0 and 20 (got \(flags.maxRetries))")
-        }
-        maxRetries = flags.maxRetries
-        guard flags.maxPages >= 1 else {
-            throw SettingsError(description: "--api.max-pages must be at least 1 (got \(flags.maxPages))")
-        }
-        maxPages = flags.maxPages
-        guard (1...1000).contains(flags.pageSize) else {
-            throw SettingsError(description: "--api.page-size must be between 1 and 1000, the API's limit range (got \(flags.pageSize))")
-        }
-        pageSize = flags.pageSize
-        guard flags.maxResponseBytes >= 1024 else {
-            throw SettingsError(description: "--api.max-response-bytes must be at least 1024 (got \(flags.maxResponseBytes))")
-        }
-        maxResponseBytes = flags.maxResponseBytes
+        maxRetries = try SettingRules.within(flags.maxRetries, 0...20, name: "--api.max-retries")
+        maxPages = try SettingRules.atLeast(flags.maxPages, 1, name: "--api.max-pages")
+        pageSize = try SettingRules.within(flags.pageSize, 1...1000, name: "--api.page-size", why: "the API's limit range")
+        maxResponseBytes = try SettingRules.atLeast(flags.maxResponseBytes, 1024, name: "--api.max-response-bytes")
         if let caFile = flags.caFile, access(caFile, R_OK) != 0 {
             throw SettingsError(description: "--api.ca-file \(caFile) cannot be read")
         }
@@ -161,20 +146,15 @@ public struct ExporterSettings: Sendable {
         maxBatchMetrics = try SettingRules.notNegative(flags.maxBatchMetrics, name: "--batch-metrics.max-batches")
         // The demo shows every panel, the results ones included.
         resultsEnabled = flags.resultsEnabled || flags.demo
-        guard (1...64).contains(flags.resultsConcurrency) else {
-            throw SettingsError(description: "--results.concurrency must be between 1 and 64 (got \(flags.resultsConcurrency))")
-        }
-        resultsConcurrency = flags.resultsConcurrency
+        resultsConcurrency = try SettingRules.within(flags.resultsConcurrency, 1...64, name: "--results.concurrency")
         guard flags.resultsMaxBytes > 0 else {
             throw SettingsError(description: "--results.max-bytes must be more than 0")
         }
         resultsMaxBytes = flags.resultsMaxBytes
-        guard (1...100).contains(flags.resultsMaxAttempts) else {
-            throw SettingsError(description: "--results.max-attempts must be between 1 and 100 (got \(flags.resultsMaxAttempts))")
-        }
+        let maxAttempts = try SettingRules.within(flags.resultsMaxAttempts, 1...100, name: "--results.max-attempts")
         let retryBackoff = try SettingRules.duration(flags.resultsRetryBackoff, name: "--results.retry-backoff", minimum: .milliseconds(1))
         resultsRetry = ResultsRetryPolicy(
-            maxAttempts: flags.resultsMaxAttempts, baseDelay: retryBackoff, maxDelay: max(retryBackoff, ResultsRetryPolicy().maxDelay)
+            maxAttempts: maxAttempts, baseDelay: retryBackoff, maxDelay: max(retryBackoff, ResultsRetryPolicy().maxDelay)
         )
         if let file = flags.resultsPricesFile {
             prices = try Self.prices(file)

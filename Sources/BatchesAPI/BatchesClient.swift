@@ -124,23 +124,6 @@ public struct BatchesClient: Sendable {
         public var maxPages: Int
         public var retryPolicy: RetryPolicy
 
-        /// A configuration with a fixed key.
-        public init(
-            baseURL: String,
-            apiKey: APIKey,
-            authScheme: AuthScheme = .xAPIKey,
-            anthropicVersion: String = "2023-06-01",
-            workspaceID: String? = nil,
-            pageLimit: Int = 1000,
-            maxPages: Int = 10_000,
-            retryPolicy: RetryPolicy = RetryPolicy()
-        ) {
-            self.init(
-                baseURL: baseURL, keySource: APIKeySource(key: apiKey), authScheme: authScheme, anthropicVersion: anthropicVersion,
-                workspaceID: workspaceID, pageLimit: pageLimit, maxPages: maxPages, retryPolicy: retryPolicy
-            )
-        }
-
         public init(
             baseURL: String,
             keySource: APIKeySource,

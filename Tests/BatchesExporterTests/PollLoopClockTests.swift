@@ -4,6 +4,7 @@ import BatchesSimulator
 import CurlHTTP
 import Logging
 import ManualClock
+import NIOCore
 import PrometheusExposition
 import Synchronization
 import Testing
@@ -30,17 +31,31 @@ final class CountingHTTP: HTTPGetting {
 /// requests without any real wait.
 @Suite("The poll loop on a manual clock", .timeLimit(.minutes(2)))
 struct PollLoopClockTests {
-    static func poller(_ http: CountingHTTP, key: String, clock: ManualClock) -> WorkspacePoller {
+    static func poller(
+        _ http: CountingHTTP, key: String, clock: ManualClock, store: ExpositionStore = ExpositionStore(),
+        configuration: PollerConfiguration = PollerConfiguration(workspace: "w", pollInterval: .seconds(60), maxRequestsPerMinute: 0),
+        pageLimit: Int = 1000
+    ) -> WorkspacePoller {
         let client = BatchesClient(
-            configuration: .init(baseURL: "http://simulated.invalid", apiKey: APIKey(key), retryPolicy: RetryPolicy(maxRetries: 0)),
+            configuration: .init(
+                baseURL: "http://simulated.invalid", apiKey: APIKey(key), pageLimit: pageLimit, retryPolicy: RetryPolicy(maxRetries: 0)
+            ),
             http: http, logger: Logger(label: "test"), now: { 0 }
         )
-        let publisher = ExpositionPublisher(store: ExpositionStore(), constantFamilies: [], minimumRenderInterval: .zero, now: { 0 })
+        let publisher = ExpositionPublisher(store: store, constantFamilies: [], minimumRenderInterval: .zero, now: { 0 })
         return WorkspacePoller(
-            configuration: PollerConfiguration(workspace: "w", pollInterval: .seconds(60), maxRequestsPerMinute: 0),
-            client: client, publisher: publisher, logger: Logger(label: "test"), exporterStartedAt: 0, now: { 0 },
-            clock: MonotonicClock(clock)
+            configuration: configuration, client: client, publisher: publisher, logger: Logger(label: "test"), exporterStartedAt: 0,
+            now: { 0 }, clock: MonotonicClock(clock)
         )
+    }
+
+    /// The value of the first sample of `name` whose line contains every one of `labels`.
+    static func value(_ store: ExpositionStore, _ name: String, _ labels: [String] = []) -> Double? {
+        guard let body = store.latest?.response(format: .text, tail: [], gzip: false) else { return nil }
+        let line = String(buffer: body.shared).split(separator: "\n").first { line in
+            line.hasPrefix(name + "{") && labels.allSatisfy { line.contains($0) }
+        }
+        return line?.split(separator: " ").last.flatMap { Double($0) }
     }
 
     @Test("It polls at start, then when one interval has passed since the last poll started, not before")
@@ -83,6 +98,52 @@ struct PollLoopClockTests {
             clock.advance(by: .seconds(1))
             await clock.waitForSleepers()
             #expect(http.requests == 3)
+            group.cancelAll()
+        }
+    }
+
+    @Test("A due resync reads what the budget leaves after each poll, goes on at the next poll, and is adopted at its last page")
+    func resyncUnderBudget() async throws {
+        let clock = ManualClock()
+        let store = ExpositionStore()
+        // 12 ended batches, 4 a page: a full read is 3 requests; an incremental poll, 1.
+        let http = CountingHTTP(SimulatedWorkspace(configuration: SimulatorConfiguration(apiKey: "sk-ant-loop", initialBatches: 12)))
+        let configuration = PollerConfiguration(
+            workspace: "w", pollInterval: .seconds(60), fullResyncInterval: .seconds(120), maxRequestsPerMinute: 3
+        )
+        let poller = Self.poller(http, key: "sk-ant-loop", clock: clock, store: store, configuration: configuration, pageLimit: 4)
+        let requests = "anthropic_batches_exporter_api_requests_total"
+        let full = [#"kind="full""#]
+        let incremental = [#"kind="incremental""#]
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await poller.run() }
+            // 0 s: the first full read, three pages, the whole budget.
+            await clock.waitForSleepers()
+            #expect(Self.value(store, requests, full) == 3)
+            // 60 s: an incremental poll; no resync yet.
+            clock.advance(by: .seconds(60))
+            await clock.waitForSleepers()
+            #expect(Self.value(store, requests, incremental) == 1)
+            #expect(Self.value(store, requests, full) == 3)
+            // 120 s: the resync falls due. The window holds only this poll's request (the one
+            // at 60 s leaves it now), so the resync reads two pages and defers the last.
+            clock.advance(by: .seconds(60))
+            await clock.waitForSleepers()
+            #expect(Self.value(store, requests, incremental) == 2)
+            #expect(Self.value(store, requests, full) == 5)
+            #expect(Self.value(store, "anthropic_batches_exporter_api_budget_exhausted_total") == 1)
+            // 180 s: it goes on from the page it stopped at and reads the last one.
+            clock.advance(by: .seconds(60))
+            await clock.waitForSleepers()
+            #expect(Self.value(store, requests, incremental) == 3)
+            #expect(Self.value(store, requests, full) == 6)
+            #expect(Self.value(store, "anthropic_batches_exporter_api_budget_exhausted_total") == 1)
+            // 240 s: adopted as a full read that started at 120 s, so the next is due now (not
+            // at 300 s) and begins from the first page.
+            clock.advance(by: .seconds(60))
+            await clock.waitForSleepers()
+            #expect(Self.value(store, requests, full) == 8)
+            #expect(Self.value(store, "anthropic_batches_exporter_api_budget_exhausted_total") == 2)
             group.cancelAll()
         }
     }

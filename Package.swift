@@ -59,31 +59,34 @@ let package = Package(
             providers: [.apt(["zlib1g-dev"])]
         ),
 
+        // What several modules need exactly once: the wall clock, Duration conversions and
+        // Go-style durations, the whitespace trim. No dependencies.
+        .target(name: "Basics", swiftSettings: strictSettings),
         // RFC 3339 timestamps to and from epoch seconds; shared by the API models and the simulator.
         .target(name: "RFC3339", swiftSettings: strictSettings),
 
         // HTTP GETs and streamed downloads over libcurl's multi interface, on one engine thread.
-        .target(name: "CurlHTTP", dependencies: ["CCurl"], swiftSettings: strictSettings),
+        .target(name: "CurlHTTP", dependencies: ["Basics", "CCurl"], swiftSettings: strictSettings),
         // The list endpoint: models, pagination, retry decisions, API errors. Knows no Prometheus.
-        .target(name: "BatchesAPI", dependencies: ["CurlHTTP", "RFC3339", logging], swiftSettings: strictSettings),
+        .target(name: "BatchesAPI", dependencies: ["Basics", "CurlHTTP", "RFC3339", logging], swiftSettings: strictSettings),
         // Prometheus exposition: families, text 0.0.4 / OpenMetrics rendering to bytes, gzip, the
         // store of the current rendering, process_* metrics. Knows no HTTP and no API.
         .target(name: "PrometheusExposition", dependencies: ["CZlib", nioCore], swiftSettings: strictSettings),
         // A small hardened HTTP/1.1 listener over SwiftNIO, generic over a responder.
         .target(name: "HTTPServing", dependencies: [nioCore, nioPosix, nioHTTP1, nioSSL, logging], swiftSettings: strictSettings),
         // The exporter's routes: /metrics with negotiation, landing page, health. Knows no API.
-        .target(name: "MetricsServer", dependencies: ["HTTPServing", "PrometheusExposition", "CCrypt", nioCore, nioPosix, logging], swiftSettings: strictSettings),
+        .target(name: "MetricsServer", dependencies: ["Basics", "HTTPServing", "PrometheusExposition", "CCrypt", nioCore, nioPosix, logging], swiftSettings: strictSettings),
         // The in-repo stand-in for the Message Batches API (tests, benchmarks and --demo).
-        .target(name: "BatchesSimulator", dependencies: ["HTTPServing", "RFC3339", nioCore, nioHTTP1, logging], swiftSettings: strictSettings),
+        .target(name: "BatchesSimulator", dependencies: ["Basics", "HTTPServing", "RFC3339", nioCore, nioHTTP1, logging], swiftSettings: strictSettings),
         // The YAML files: --web.config.file (exporter-toolkit's format) and --config.file
         // (workspaces); plain values out, with file:line in every error.
         .target(name: "ConfigFiles", dependencies: [yams], swiftSettings: strictSettings),
         // logfmt and JSON log handlers for swift-log.
-        .target(name: "LogFormats", dependencies: ["RFC3339", logging], swiftSettings: strictSettings),
+        .target(name: "LogFormats", dependencies: ["Basics", "RFC3339", logging], swiftSettings: strictSettings),
         // The poll loop as a Service: poller, its state machine (clock injected), configuration.
         .target(
             name: "BatchesExporter",
-            dependencies: ["BatchesAPI", "PrometheusExposition", logging, serviceLifecycle, yams],
+            dependencies: ["Basics", "BatchesAPI", "PrometheusExposition", logging, serviceLifecycle, yams],
             swiftSettings: strictSettings
         ),
         // The exporter as a library: its flags, one validator for flags and --config.file,
@@ -91,7 +94,7 @@ let package = Package(
         .target(
             name: "ExporterApp",
             dependencies: [
-                "BatchesExporter", "MetricsServer", "BatchesSimulator", "LogFormats", "HTTPServing", "ConfigFiles", nioSSL,
+                "Basics", "BatchesExporter", "MetricsServer", "BatchesSimulator", "LogFormats", "HTTPServing", "ConfigFiles", nioSSL,
                 argumentParser, logging, serviceLifecycle, unixSignals,
             ],
             swiftSettings: strictSettings
@@ -101,11 +104,11 @@ let package = Package(
         // Times the CPU-bound steps of a poll in-process (decode, snapshot, render, gzip).
         .executableTarget(
             name: "exporter-microbench",
-            dependencies: ["BatchesAPI", "BatchesExporter", "BatchesSimulator", "HTTPServing", "PrometheusExposition", nioCore],
+            dependencies: ["Basics", "BatchesAPI", "BatchesExporter", "BatchesSimulator", "HTTPServing", "PrometheusExposition", nioCore],
             swiftSettings: strictSettings
         ),
         // Results scanning throughput (MB/s on one core) and RSS while streaming >= 1 GB.
-        .executableTarget(name: "results-bench", dependencies: ["BatchesAPI"], swiftSettings: strictSettings),
+        .executableTarget(name: "results-bench", dependencies: ["Basics", "BatchesAPI"], swiftSettings: strictSettings),
         // The simulator as its own process, for integration tests and benchmarks.
         .executableTarget(
             name: "batches-simulator",
@@ -120,8 +123,9 @@ let package = Package(
         .testTarget(name: "BatchesAPITests", dependencies: ["BatchesAPI", "ManualClock", "CurlHTTP", logging], resources: [.copy("Fixtures")], swiftSettings: strictSettings),
         .testTarget(name: "PrometheusExpositionTests", dependencies: ["PrometheusExposition", "CZlib", nioCore], resources: [.copy("Fixtures")], swiftSettings: strictSettings),
         .testTarget(name: "HTTPServingTests", dependencies: ["HTTPServing", nioCore, nioPosix, nioHTTP1, nioEmbedded, logging], swiftSettings: strictSettings),
-        .testTarget(name: "BatchesSimulatorTests", dependencies: ["BatchesSimulator", "HTTPServing", "RFC3339", nioCore, nioHTTP1, nioEmbedded, logging], swiftSettings: strictSettings),
-        .testTarget(name: "BatchesExporterTests", dependencies: ["BatchesExporter", "ManualClock", "BatchesAPI", "CurlHTTP", "PrometheusExposition", "LogFormats", "BatchesSimulator", "HTTPServing", nioCore, logging], swiftSettings: strictSettings),
+        .testTarget(name: "BatchesSimulatorTests", dependencies: ["Basics", "BatchesSimulator", "HTTPServing", "RFC3339", nioCore, nioHTTP1, nioEmbedded, logging], swiftSettings: strictSettings),
+        .testTarget(name: "BatchesExporterTests", dependencies: ["Basics", "BatchesExporter", "ManualClock", "BatchesAPI", "CurlHTTP", "PrometheusExposition", "LogFormats", "BatchesSimulator", "HTTPServing", nioCore, logging], swiftSettings: strictSettings),
+        .testTarget(name: "BasicsTests", dependencies: ["Basics"], swiftSettings: strictSettings),
         .testTarget(name: "RFC3339Tests", dependencies: ["RFC3339"], swiftSettings: strictSettings),
         .testTarget(name: "MetricsServerTests", dependencies: ["MetricsServer", "PrometheusExposition", "HTTPServing", nioCore, nioPosix], swiftSettings: strictSettings),
         .testTarget(name: "LogFormatsTests", dependencies: ["LogFormats", logging], swiftSettings: strictSettings),

@@ -1,3 +1,4 @@
+import Basics
 import CurlHTTP
 import Logging
 import RFC3339
@@ -95,9 +96,9 @@ public struct RequestObservation: Sendable {
         let prefix = "anthropic-ratelimit-"
         for (name, value) in headers where name.lowercased().hasPrefix(prefix) {
             let key = String(name.lowercased().dropFirst(prefix.count))
-            if let number = Double(value.trimmingSpaces), number.isFinite {
+            if let number = Double(value.trimmingWhitespace), number.isFinite {
                 limits[key] = number
-            } else if let time = RFC3339.parse(value.trimmingSpaces) {
+            } else if let time = RFC3339.parse(value.trimmingWhitespace) {
                 limits[key] = time
             }
         }
@@ -122,23 +123,6 @@ public struct BatchesClient: Sendable {
         /// A listing that needs more pages than this is stopped as a pagination error.
         public var maxPages: Int
         public var retryPolicy: RetryPolicy
-
-        /// A configuration with a fixed key.
-        public init(
-            baseURL: String,
-            apiKey: APIKey,
-            authScheme: AuthScheme = .xAPIKey,
-            anthropicVersion: String = "2023-06-01",
-            workspaceID: String? = nil,
-            pageLimit: Int = 1000,
-            maxPages: Int = 10_000,
-            retryPolicy: RetryPolicy = RetryPolicy()
-        ) {
-            self.init(
-                baseURL: baseURL, keySource: APIKeySource(key: apiKey), authScheme: authScheme, anthropicVersion: anthropicVersion,
-                workspaceID: workspaceID, pageLimit: pageLimit, maxPages: maxPages, retryPolicy: retryPolicy
-            )
-        }
 
         public init(
             baseURL: String,
@@ -279,7 +263,7 @@ public struct BatchesClient: Sendable {
             logger.debug(
                 "Retrying list request",
                 metadata: [
-                    "retry": "\(retries)", "delay_ms": "\(delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)",
+                    "retry": "\(retries)", "delay_ms": "\(delay.inWholeMilliseconds)",
                     "reason": "\(failure.reason.rawValue)", "error": "\(failure)",
                 ]
             )

@@ -1,3 +1,5 @@
+import Basics
+
 /// The status line and headers of a results download, before any body byte.
 public struct ResultsResponseHead: Sendable {
     public var status: Int
@@ -11,7 +13,7 @@ public struct ResultsResponseHead: Sendable {
     /// The first header of that name, compared case-insensitively, value trimmed.
     public func header(_ name: String) -> String? {
         let lowered = name.lowercased()
-        return headers.first { $0.name.lowercased() == lowered }?.value.trimmingSpaces
+        return headers.first { $0.name.lowercased() == lowered }?.value.trimmingWhitespace
     }
 }
 
@@ -83,7 +85,7 @@ public enum ResultsURLPolicy {
     /// missing port is the scheme's default, and URLs with user info are refused.
     public static func resolve(_ resultsURL: String, baseURL: String) -> Resolution {
         guard let base = Origin(parsing: baseURL) else { return .invalid }
-        let text = resultsURL.trimmingSpaces
+        let text = resultsURL.trimmingWhitespace
         guard !text.isEmpty, !text.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F }) else { return .invalid }
         if text.hasPrefix("//") {
             // Scheme-relative: another host, unless it names the base's own.

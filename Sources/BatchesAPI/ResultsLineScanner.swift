@@ -530,16 +530,7 @@ public struct ResultsLineScanner: Sendable {
             accumulate(byte)
             return true
         case .zero:
-            if byte == UInt8(ascii: ".") {
-                numberState = .dot
-                numberUsable = false
-                return true
-            }
-            if byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E") {
-                numberState = .exponentMark
-                numberUsable = false
-                return true
-            }
+            if startsFractionOrExponent(byte) { return true }
             if isDigit { break }  // "01" is not JSON.
             return false
         case .integer:
@@ -547,17 +538,7 @@ public struct ResultsLineScanner: Sendable {
                 accumulate(byte)
                 return true
             }
-            if byte == UInt8(ascii: ".") {
-                numberState = .dot
-                numberUsable = false
-                return true
-            }
-            if byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E") {
-                numberState = .exponentMark
-                numberUsable = false
-                return true
-            }
-            return false
+            return startsFractionOrExponent(byte)
         case .dot:
             guard isDigit else { break }
             numberState = .fraction
@@ -588,6 +569,21 @@ public struct ResultsLineScanner: Sendable {
         // for the caller: it still ends the line.
         fail()
         return byte != 0x0A
+    }
+
+    /// After the integer part: `.` or `e` turns the number into one that is not a whole count
+    /// (only whole counts are kept), and the number goes on.
+    @inline(__always)
+    private mutating func startsFractionOrExponent(_ byte: UInt8) -> Bool {
+        if byte == UInt8(ascii: ".") {
+            numberState = .dot
+        } else if byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E") {
+            numberState = .exponentMark
+        } else {
+            return false
+        }
+        numberUsable = false
+        return true
     }
 
     @inline(__always)

@@ -1,3 +1,4 @@
+import Basics
 import CurlHTTP
 import RFC3339
 
@@ -77,10 +78,10 @@ public struct RetryPolicy: Sendable, Equatable {
             return .milliseconds(milliseconds)
         }
         guard let text = header("retry-after", in: headers) else { return nil }
-        if let seconds = Double(text.trimmingSpaces), seconds.isFinite, seconds >= 0 {
+        if let seconds = Double(text.trimmingWhitespace), seconds.isFinite, seconds >= 0 {
             return .milliseconds(seconds * 1000)
         }
-        if let date = HTTPDate.parse(text.trimmingSpaces) {
+        if let date = HTTPDate.parse(text.trimmingWhitespace) {
             return .milliseconds(max(0, date - now) * 1000)
         }
         return nil
@@ -88,11 +89,5 @@ public struct RetryPolicy: Sendable, Equatable {
 
     private static func header(_ name: String, in headers: [(name: String, value: String)]) -> String? {
         headers.first { $0.name.lowercased() == name }?.value
-    }
-}
-
-extension String {
-    var trimmingSpaces: String {
-        String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
     }
 }

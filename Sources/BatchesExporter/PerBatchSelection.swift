@@ -1,3 +1,4 @@
+import Basics
 import BatchesAPI
 
 /// Which batches get their own series, under the operator's cardinality cap.

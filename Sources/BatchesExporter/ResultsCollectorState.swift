@@ -1,3 +1,4 @@
+import Basics
 import BatchesAPI
 
 /// A batch the poller saw reach `ended`, handed to the results collector once.

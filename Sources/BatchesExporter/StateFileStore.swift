@@ -5,8 +5,6 @@ import Synchronization
 
 #if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
 #endif
 
 /// File-system side of ``StateFile``: creating the directory, reading a file, and replacing it

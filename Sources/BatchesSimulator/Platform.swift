@@ -1,13 +1,11 @@
 #if canImport(Glibc)
     import Glibc
-#elseif canImport(Musl)
-    import Musl
 #elseif canImport(Darwin)
     import Darwin
 #endif
 
 /// The few libm and libc calls the simulator needs, in one file so that no other file has to
-/// choose between Glibc, Musl and Darwin.
+/// choose between Glibc and Darwin.
 enum Math {
     static func log(_ value: Double) -> Double {
         naturalLogarithm(value)
@@ -24,11 +22,4 @@ private func naturalLogarithm(_ value: Double) -> Double {
 
 private func naturalExponential(_ value: Double) -> Double {
     exp(value)
-}
-
-extension Duration {
-    var seconds: Double {
-        let (seconds, attoseconds) = components
-        return Double(seconds) + Double(attoseconds) / 1e18
-    }
 }

@@ -1,3 +1,4 @@
+import Basics
 import RFC3339
 import Synchronization
 
@@ -215,7 +216,6 @@ public final class SimulatedWorkspace: Sendable {
     }
 
     func milliseconds(since instant: ContinuousClock.Instant) -> Int64 {
-        let (seconds, attoseconds) = origin.duration(to: instant).components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        origin.duration(to: instant).inWholeMilliseconds
     }
 }

@@ -1,3 +1,4 @@
+import Basics
 import HTTPServing
 import RFC3339
 import NIOCore
@@ -144,7 +145,7 @@ public struct SimulatorResponder: HTTPResponder {
         if let authorization = request.header("authorization") {
             let parts = authorization.split(separator: " ", maxSplits: 1)
             guard parts.count == 2, parts[0].lowercased() == "bearer" else { return false }
-            return parts[1].trimmingSpaces == workspace.apiKey
+            return parts[1].trimmingWhitespace == workspace.apiKey
         }
         return nil
     }
@@ -406,14 +407,5 @@ extension ResultsStream: StreamedBodySource {
             // An empty chunk would read as the end of a chunked body.
             if !bytes.isEmpty { return .bytes(ByteBuffer(bytes: bytes)) }
         }
-    }
-}
-
-extension Substring {
-    var trimmingSpaces: Substring {
-        var text = self
-        while text.first == " " || text.first == "\t" { text.removeFirst() }
-        while text.last == " " || text.last == "\t" { text.removeLast() }
-        return text
     }
 }

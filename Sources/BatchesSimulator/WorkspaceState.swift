@@ -1,3 +1,4 @@
+import Basics
 import Synchronization
 
 /// Why a list request's parameters were refused. Each maps to a 400 `invalid_request_error`.
@@ -86,7 +87,7 @@ public struct ContinuousTimeSource: MonotonicTimeSource {
     public init() {}
 
     public func seconds() -> Double {
-        origin.duration(to: .now).seconds
+        origin.duration(to: .now).inSeconds
     }
 }
 

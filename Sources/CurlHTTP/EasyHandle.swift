@@ -1,3 +1,4 @@
+import Basics
 import CCurl
 
 /// One libcurl easy handle. It lives on the engine thread only (created, used, pooled and
@@ -81,11 +82,11 @@ final class EasyHandle {
             try Self.check(ccurl_setopt_slist(curl, CURLOPT_HTTPHEADER, headerList))
             try set(CURLOPT_URL, request.url)
             try set(CURLOPT_HTTPGET, 1)
-            try set(CURLOPT_CONNECTTIMEOUT_MS, Self.milliseconds(request.connectTimeout))
+            try set(CURLOPT_CONNECTTIMEOUT_MS, request.connectTimeout.timeoutMilliseconds)
             // 0 means no limit to libcurl.
-            try set(CURLOPT_TIMEOUT_MS, request.totalTimeout.map(Self.milliseconds) ?? 0)
+            try set(CURLOPT_TIMEOUT_MS, request.totalTimeout.map(\.timeoutMilliseconds) ?? 0)
             try set(CURLOPT_LOW_SPEED_LIMIT, request.lowSpeed.map { max(1, $0.bytesPerSecond) } ?? 0)
-            try set(CURLOPT_LOW_SPEED_TIME, request.lowSpeed.map { Self.wholeSeconds($0.duration) } ?? 0)
+            try set(CURLOPT_LOW_SPEED_TIME, request.lowSpeed.map(\.duration.timeoutSeconds) ?? 0)
             // The sink outlives the transfer: the engine keeps it in `ActiveTransfer` until
             // `clearTransfer` has unhooked it.
             let userdata = Unmanaged.passUnretained(sink).toOpaque()
@@ -157,16 +158,6 @@ final class EasyHandle {
         }
     }
 
-    static func milliseconds(_ duration: Duration) -> Int {
-        let (seconds, attoseconds) = duration.components
-        return max(1, Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000))
-    }
-
-    /// `CURLOPT_LOW_SPEED_TIME` takes whole seconds; round up, at least one.
-    static func wholeSeconds(_ duration: Duration) -> Int {
-        let (seconds, attoseconds) = duration.components
-        return max(1, Int(seconds) + (attoseconds > 0 ? 1 : 0))
-    }
 
     // libcurl calls these on the engine thread, inside curl_multi_perform or curl_easy_pause; the
     // sink comes back from `userdata`, so the closures capture nothing (C function pointers

@@ -1,3 +1,4 @@
+import Basics
 import BatchesAPI
 import BatchesExporter
 import Logging
@@ -39,7 +40,7 @@ actor ConfigReloader {
             let changes = try await supervisor.apply(loaded.workspaces)
             rereadKeyFiles()
             metrics.setShard(loader.defaults.shard, configured: loaded.configured, polled: loaded.workspaces.count)
-            publishStatus(successful: true, at: wallClockNow())
+            publishStatus(successful: true, at: WallClock.now())
             let summary =
                 "added: \(changes.added.joined(separator: ",")); removed: \(changes.removed.joined(separator: ",")); "
                 + "changed: \(changes.changed.joined(separator: ",")); unchanged: \(changes.unchanged.joined(separator: ","))"

@@ -1,3 +1,4 @@
+import Basics
 import BatchesAPI
 import BatchesExporter
 import BatchesSimulator
@@ -37,7 +38,7 @@ public struct ExporterRuntime: Sendable {
         let level = settings.logLevel
         LoggingSystem.bootstrap { label in StructuredLogHandler(label: label, format: format, level: level) }
         let logger = Logger(label: "anthropic-batches-exporter")
-        let startedAt = wallClockNow()
+        let startedAt = WallClock.now()
 
         var services: [any Service] = []
         var workspaces = loaded?.workspaces ?? []
@@ -60,7 +61,7 @@ public struct ExporterRuntime: Sendable {
         }
 
         let store = ExpositionStore()
-        let publisher = ExpositionPublisher(store: store, constantFamilies: [BuildInfo.family], now: wallClockNow)
+        let publisher = ExpositionPublisher(store: store, constantFamilies: [BuildInfo.family], now: WallClock.now)
         let settings = self.settings
         let supervisor = WorkspaceSupervisor(publisher: publisher, logger: logger) { workspace in
             // One libcurl handle per workspace: each keeps its own connection, and a slow
@@ -76,11 +77,11 @@ public struct ExporterRuntime: Sendable {
             )
             return WorkspacePoller(
                 configuration: workspace.poller,
-                client: BatchesClient(configuration: workspace.client, http: http, logger: logger, now: wallClockNow),
+                client: BatchesClient(configuration: workspace.client, http: http, logger: logger, now: WallClock.now),
                 publisher: publisher,
                 logger: logger,
                 // A workspace added by a reload counts only batches that end from now on.
-                exporterStartedAt: wallClockNow(),
+                exporterStartedAt: WallClock.now(),
                 results: workspace.poller.results
                     ? (
                         ResultsCollector.Configuration(
@@ -92,7 +93,7 @@ public struct ExporterRuntime: Sendable {
                         ),
                         http
                     ) : nil,
-                now: wallClockNow,
+                now: WallClock.now,
                 // With --storage.path: counters and what is known of each batch continue
                 // across restarts (a state saved for other settings is refused, and logged).
                 stateStore: settings.storagePath.map { directory in
@@ -212,11 +213,4 @@ struct StartedListenerService: Service {
         try? await gracefulShutdown()
         await server.shutdown()
     }
-}
-
-/// Wall-clock seconds since the epoch.
-@Sendable func wallClockNow() -> Double {
-    var now = timespec()
-    clock_gettime(CLOCK_REALTIME, &now)
-    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
 }

@@ -1,3 +1,4 @@
+import Basics
 import BatchesAPI
 import BatchesExporter
 import ConfigFiles
@@ -104,15 +105,17 @@ public struct ExporterSettings: Sendable {
     }
 
     public init(_ flags: ExporterFlags, environment: ProcessEnvironment) throws(SettingsError) {
-        (listenHost, listenPort) = try Self.parseListenAddress(flags.listenAddress)
+        do {
+            let address = try ListenAddress.parse(flags.listenAddress)
+            (listenHost, listenPort) = (address.host, address.port)
+        } catch {
+            throw SettingsError(description: "--web.listen-address \(error)")
+        }
         guard flags.telemetryPath.hasPrefix("/"), flags.telemetryPath.count > 1, !flags.telemetryPath.hasPrefix("/-/") else {
             throw SettingsError(description: "--web.telemetry-path must start with / and not be / or under /-/ (got \"\(flags.telemetryPath)\")")
         }
         telemetryPath = flags.telemetryPath
-        guard (1...100_000).contains(flags.maxConnections) else {
-            throw SettingsError(description: "--web.max-connections must be between 1 and 100000 (got \(flags.maxConnections))")
-        }
-        maxConnections = flags.maxConnections
+        maxConnections = try SettingRules.within(flags.maxConnections, 1...100_000, name: "--web.max-connections")
         webConfig = try flags.webConfigFile.map(Self.webConfig) ?? WebConfig()
         webConfigFile = flags.webConfigFile
         tlsContext = try webConfig.tls.map(Self.tlsContext)
@@ -126,22 +129,10 @@ public struct ExporterSettings: Sendable {
         connectTimeout = try SettingRules.duration(flags.connectTimeout, name: "--api.connect-timeout", minimum: .milliseconds(1))
         requestTimeout = try SettingRules.duration(flags.requestTimeout, name: "--api.request-timeout", minimum: .milliseconds(1))
         endedRetention = try SettingRules.duration(flags.endedRetention, name: "--batch-metrics.ended-retention", minimum: .zero)
-        guard (0...20).contains(flags.maxRetries) else {
-            throw SettingsError(description: "--api.max-retries must be between 0 and 20 (got \(flags.maxRetries))")
-        }
-        maxRetries = flags.maxRetries
-        guard flags.maxPages >= 1 else {
-            throw SettingsError(description: "--api.max-pages must be at least 1 (got \(flags.maxPages))")
-        }
-        maxPages = flags.maxPages
-        guard (1...1000).contains(flags.pageSize) else {
-            throw SettingsError(description: "--api.page-size must be between 1 and 1000, the API's limit range (got \(flags.pageSize))")
-        }
-        pageSize = flags.pageSize
-        guard flags.maxResponseBytes >= 1024 else {
-            throw SettingsError(description: "--api.max-response-bytes must be at least 1024 (got \(flags.maxResponseBytes))")
-        }
-        maxResponseBytes = flags.maxResponseBytes
+        maxRetries = try SettingRules.within(flags.maxRetries, 0...20, name: "--api.max-retries")
+        maxPages = try SettingRules.atLeast(flags.maxPages, 1, name: "--api.max-pages")
+        pageSize = try SettingRules.within(flags.pageSize, 1...1000, name: "--api.page-size", why: "the API's limit range")
+        maxResponseBytes = try SettingRules.atLeast(flags.maxResponseBytes, 1024, name: "--api.max-response-bytes")
         if let caFile = flags.caFile, access(caFile, R_OK) != 0 {
             throw SettingsError(description: "--api.ca-file \(caFile) cannot be read")
         }
@@ -155,20 +146,15 @@ public struct ExporterSettings: Sendable {
         maxBatchMetrics = try SettingRules.notNegative(flags.maxBatchMetrics, name: "--batch-metrics.max-batches")
         // The demo shows every panel, the results ones included.
         resultsEnabled = flags.resultsEnabled || flags.demo
-        guard (1...64).contains(flags.resultsConcurrency) else {
-            throw SettingsError(description: "--results.concurrency must be between 1 and 64 (got \(flags.resultsConcurrency))")
-        }
-        resultsConcurrency = flags.resultsConcurrency
+        resultsConcurrency = try SettingRules.within(flags.resultsConcurrency, 1...64, name: "--results.concurrency")
         guard flags.resultsMaxBytes > 0 else {
             throw SettingsError(description: "--results.max-bytes must be more than 0")
         }
         resultsMaxBytes = flags.resultsMaxBytes
-        guard (1...100).contains(flags.resultsMaxAttempts) else {
-            throw SettingsError(description: "--results.max-attempts must be between 1 and 100 (got \(flags.resultsMaxAttempts))")
-        }
+        let maxAttempts = try SettingRules.within(flags.resultsMaxAttempts, 1...100, name: "--results.max-attempts")
         let retryBackoff = try SettingRules.duration(flags.resultsRetryBackoff, name: "--results.retry-backoff", minimum: .milliseconds(1))
         resultsRetry = ResultsRetryPolicy(
-            maxAttempts: flags.resultsMaxAttempts, baseDelay: retryBackoff, maxDelay: max(retryBackoff, ResultsRetryPolicy().maxDelay)
+            maxAttempts: maxAttempts, baseDelay: retryBackoff, maxDelay: max(retryBackoff, ResultsRetryPolicy().maxDelay)
         )
         if let file = flags.resultsPricesFile {
             prices = try Self.prices(file)
@@ -281,19 +267,6 @@ public struct ExporterSettings: Sendable {
         }
     }
 
-    /// `host:port`, `:port` (all IPv4 interfaces) or `[v6]:port`.
-    static func parseListenAddress(_ text: String) throws(SettingsError) -> (String, Int) {
-        let invalid = SettingsError(description: "--web.listen-address must be host:port, :port or [ipv6]:port (got \"\(text)\")")
-        guard let colon = text.lastIndex(of: ":") else { throw invalid }
-        var host = String(text[..<colon])
-        guard let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port) else { throw invalid }
-        if host.hasPrefix("[") {
-            guard host.hasSuffix("]") else { throw invalid }
-            host = String(host.dropFirst().dropLast())
-        }
-        return (host.isEmpty ? "0.0.0.0" : host, port)
-    }
-
     static func readSmallFile(_ path: String, limit: Int = 65_536) -> String? {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return nil }
@@ -307,11 +280,5 @@ public struct ExporterSettings: Sendable {
             bytes.append(contentsOf: chunk[0..<count])
         }
         return String(decoding: bytes, as: UTF8.self)
-    }
-}
-
-extension String {
-    var trimmingWhitespace: String {
-        String(drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
     }
 }

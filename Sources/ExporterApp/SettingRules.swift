@@ -1,3 +1,4 @@
+import Basics
 import BatchesAPI
 import BatchesExporter
 
@@ -36,6 +37,25 @@ public enum SettingRules {
         guard value >= 0 else {
             let zero = zeroMeans.map { "0 (\($0))" } ?? "0"
             throw SettingsError(description: "\(name) must be \(zero) or more (got \(value))")
+        }
+        return value
+    }
+
+    /// A count within `range`; `why` explains the bounds when they come from outside (the API).
+    public static func within<Value: BinaryInteger>(
+        _ value: Value, _ range: ClosedRange<Value>, name: String, why: String? = nil
+    ) throws(SettingsError) -> Value {
+        guard range.contains(value) else {
+            let reason = why.map { ", \($0)" } ?? ""
+            throw SettingsError(description: "\(name) must be between \(range.lowerBound) and \(range.upperBound)\(reason) (got \(value))")
+        }
+        return value
+    }
+
+    /// A count of at least `minimum`.
+    public static func atLeast<Value: BinaryInteger>(_ value: Value, _ minimum: Value, name: String) throws(SettingsError) -> Value {
+        guard value >= minimum else {
+            throw SettingsError(description: "\(name) must be at least \(minimum) (got \(value))")
         }
         return value
     }

@@ -1,10 +1,9 @@
+import Basics
 import Logging
 import RFC3339
 
 #if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
 #endif
 
 /// The two line formats Prometheus exporters log in.

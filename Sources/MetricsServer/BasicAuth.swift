@@ -1,3 +1,4 @@
+import Basics
 import CCrypt
 import HTTPServing
 import NIOCore
@@ -88,7 +89,7 @@ public struct BasicAuthResponder: HTTPResponder {
     /// `Authorization: Basic base64(user:password)`.
     static func credentials(_ request: ServerRequest) -> (String, String)? {
         guard let header = request.header("authorization"), header.lowercased().hasPrefix("basic ") else { return nil }
-        guard let decoded = Base64.decode(header.dropFirst(6).trimmingCharacters()) else { return nil }
+        guard let decoded = Base64.decode(header.dropFirst(6).trimmingWhitespace) else { return nil }
         let text = String(decoding: decoded, as: UTF8.self)
         guard let colon = text.firstIndex(of: ":") else { return nil }
         return (String(text[..<colon]), String(text[text.index(after: colon)...]))

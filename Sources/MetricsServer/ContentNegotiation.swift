@@ -1,3 +1,4 @@
+import Basics
 import PrometheusExposition
 
 /// `Accept` and `Accept-Encoding` handling, with q-values, as Prometheus sends them.
@@ -10,12 +11,12 @@ public enum ContentNegotiation {
         guard let accept else { return .text }
         var best: (format: ExpositionFormat, quality: Double) = (.text, 0)
         for range in accept.split(separator: ",") {
-            let parameters = range.split(separator: ";").map { $0.trimmingCharacters() }
+            let parameters = range.split(separator: ";").map { $0.trimmingWhitespace }
             guard let mediaType = parameters.first?.lowercased() else { continue }
             var quality = 1.0
             var version: String?
             for parameter in parameters.dropFirst() {
-                let pair = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters() }
+                let pair = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingWhitespace }
                 guard pair.count == 2 else { continue }
                 switch pair[0].lowercased() {
                 case "q": quality = Double(pair[1]) ?? 0
@@ -49,10 +50,10 @@ public enum ContentNegotiation {
         var gzipQuality: Double?
         var wildcardQuality: Double?
         for coding in acceptEncoding.split(separator: ",") {
-            let parameters = coding.split(separator: ";").map { $0.trimmingCharacters() }
+            let parameters = coding.split(separator: ";").map { $0.trimmingWhitespace }
             guard let name = parameters.first?.lowercased() else { continue }
             let quality = parameters.dropFirst().compactMap { parameter -> Double? in
-                let pair = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters() }
+                let pair = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingWhitespace }
                 return pair.count == 2 && pair[0].lowercased() == "q" ? Double(pair[1]) : nil
             }.first ?? 1
             switch name {
@@ -62,11 +63,5 @@ public enum ContentNegotiation {
             }
         }
         return (gzipQuality ?? wildcardQuality ?? 0) > 0
-    }
-}
-
-extension Substring {
-    func trimmingCharacters() -> String {
-        String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
     }
 }

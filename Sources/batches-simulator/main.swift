@@ -10,8 +10,6 @@ import Logging
 
 #if canImport(Glibc)
     import Glibc
-#elseif canImport(Musl)
-    import Musl
 #elseif canImport(Darwin)
     import Darwin
 #endif
@@ -120,7 +118,13 @@ func parseOptions(_ arguments: [String]) throws(UsageError) -> Options {
 
         switch name {
         case "--listen-address":
-            (options.host, options.port) = try parseListenAddress(try value())
+            let text = try value()
+            do {
+                let address = try ListenAddress.parse(text)
+                (options.host, options.port) = (address.host, address.port)
+            } catch {
+                throw UsageError(message: "--listen-address \(error)")
+            }
         case "--batches":
             options.batches = try integer(in: 0...10_000_000)
         case "--active":
@@ -181,21 +185,6 @@ func parseOptions(_ arguments: [String]) throws(UsageError) -> Options {
         throw UsageError(message: "--speed needs --time realtime")
     }
     return options
-}
-
-/// `HOST:PORT`, with IPv6 hosts in brackets (`[::1]:8080`).
-func parseListenAddress(_ text: String) throws(UsageError) -> (host: String, port: Int) {
-    guard let colon = text.lastIndex(of: ":") else {
-        throw UsageError(message: "--listen-address: expected HOST:PORT, got '\(text)'")
-    }
-    var host = String(text[..<colon])
-    if host.hasPrefix("["), host.hasSuffix("]") {
-        host = String(host.dropFirst().dropLast())
-    }
-    guard !host.isEmpty, let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port) else {
-        throw UsageError(message: "--listen-address: expected HOST:PORT with a port in 0...65535, got '\(text)'")
-    }
-    return (host, port)
 }
 
 /// Unbuffered, so the line is out before anyone waits for it; C's `stdout` is a mutable global

@@ -1,6 +1,7 @@
 // Times the CPU-bound steps of a poll on a 100,000-batch workspace, in-process: decoding pages,
 // building the snapshot and lifecycle state, selecting per-batch series, rendering, gzip.
 // Prints figures; asserts nothing. scripts/bench measures the whole process against the peers.
+import Basics
 import BatchesAPI
 import BatchesExporter
 import BatchesSimulator
@@ -22,7 +23,7 @@ func measure<T>(_ label: String, repeat count: Int = 5, _ body: () throws -> T) 
         result = try body()
         best = min(best, ContinuousClock.now - start)
     }
-    let milliseconds = Double(best.components.seconds) * 1000 + Double(best.components.attoseconds) / 1e15
+    let milliseconds = best.inMilliseconds
     print("\(label): \((milliseconds * 100).rounded() / 100) ms (best of \(count))")
     return result
 }

@@ -1,3 +1,4 @@
+import Basics
 import BatchesAPI
 
 #if canImport(Glibc)
@@ -92,10 +93,6 @@ func kilobytes(_ field: String) -> Int {
     Int(field.split(separator: " ").first ?? "") ?? 0
 }
 
-func seconds(_ duration: Duration) -> Double {
-    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-}
-
 func throughput(megabytes: Int) {
     let data = block(bytes: megabytes << 20, seed: 1)
     let mb = Double(data.bytes.count) / 1_048_576
@@ -106,7 +103,7 @@ func throughput(megabytes: Int) {
         let start = ContinuousClock.now
         scan(data.bytes, into: &stream)
         let tally = stream.finish()
-        let elapsed = seconds(ContinuousClock.now - start)
+        let elapsed = (ContinuousClock.now - start).inSeconds
         precondition(tally.lines == data.lines && tally.malformedLines == 0, "scanner disagrees with the generator")
         let rate = mb / elapsed
         best = max(best, rate)
@@ -135,7 +132,7 @@ func stream(gigabytes: Double) {
         index += 1
     }
     let tally = stream.finish()
-    let elapsed = seconds(ContinuousClock.now - start)
+    let elapsed = (ContinuousClock.now - start).inSeconds
     precondition(tally.lines == lines && tally.malformedLines == 0, "scanner disagrees with the generator")
     print("stream: \(String(format2: Double(total) / 1_073_741_824)) GiB, \(lines) lines in \(String(format2: elapsed)) s (\(String(format2: Double(total) / 1_048_576 / elapsed)) MiB/s)")
     // The blocks stay alive until here, so the difference is the scanner's and the tally's.

@@ -59,7 +59,7 @@ struct PaginationTests {
         BatchesClient(
             configuration: .init(
                 baseURL: "http://127.0.0.1:1/",
-                apiKey: APIKey("sk-test-secret"),
+                keySource: APIKeySource(key: APIKey("sk-test-secret")),
                 authScheme: auth,
                 pageLimit: 2,
                 maxPages: maxPages,

@@ -26,7 +26,7 @@ struct ResponderHTTP: HTTPGetting {
 struct PollerReplacementTests {
     static func poller(for workspace: SimulatedWorkspace, key: String, publisher: ExpositionPublisher) -> WorkspacePoller {
         let client = BatchesClient(
-            configuration: .init(baseURL: "http://simulated.invalid", apiKey: APIKey(key)),
+            configuration: .init(baseURL: "http://simulated.invalid", keySource: APIKeySource(key: APIKey(key))),
             http: ResponderHTTP(responder: SimulatorResponder(workspace: workspace)),
             logger: Logger(label: "test"),
             now: { 0 }

@@ -28,7 +28,7 @@ final class HangingTransport: HTTPGetting {
     static func settings(_ name: String, host: String) -> WorkspaceSettings {
         WorkspaceSettings(
             poller: PollerConfiguration(workspace: name, pollInterval: .seconds(60), maxRequestsPerMinute: 0),
-            client: BatchesClient.Configuration(baseURL: "http://\(host)", apiKey: APIKey("k"), retryPolicy: RetryPolicy(maxRetries: 0))
+            client: BatchesClient.Configuration(baseURL: "http://\(host)", keySource: APIKeySource(key: APIKey("k")), retryPolicy: RetryPolicy(maxRetries: 0))
         )
     }
 

@@ -365,17 +365,3 @@ extension CurlEngineTests {
         }
     }
 }
-
-@Suite("Timeouts given to libcurl")
-struct CurlTimeoutConversionTests {
-    @Test(
-        "Durations become libcurl's whole milliseconds and seconds, never zero (zero means no limit)",
-        arguments: [
-            (Duration.milliseconds(300), 300, 1), (.seconds(2), 2000, 2), (.microseconds(10), 1, 1), (.milliseconds(1500), 1500, 2),
-        ]
-    )
-    func conversion(duration: Duration, milliseconds: Int, seconds: Int) {
-        #expect(EasyHandle.milliseconds(duration) == milliseconds)
-        #expect(EasyHandle.wholeSeconds(duration) == seconds)
-    }
-}

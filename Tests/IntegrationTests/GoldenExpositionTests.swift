@@ -7,10 +7,11 @@ import Testing
 ///
 /// The run switches on every optional part (results with prices, a key file, state storage,
 /// rate-limit headers, a canceling batch, a batch ending while watched), so the fixture holds
-/// every family the exporter can emit. The simulator's seed fixes batch ids, statuses, models
-/// and result contents; the exporter's own clock cannot be fixed from outside, so sample values
-/// are written as 0 and the fixture pins names, HELP, TYPE and label sets. Values are checked
-/// against the simulator's truth by the other integration tests.
+/// every family the exporter can emit. The simulator's seed and manual clock fix batch ids,
+/// statuses, request counts, durations, models and result contents, so the values of the
+/// families computed from them are pinned too (``valuesFixedBySeed``); what follows the wall
+/// clock or the exporter's own scheduling (timestamps, poll counts and timings, process_*) is
+/// written as 0, its names, HELP, TYPE and label sets still pinned.
 ///
 /// `UPDATE_GOLDEN=1 swift test --filter GoldenExpositionTests` rewrites the fixture.
 @Suite("Golden exposition and docs", .serialized)
@@ -92,12 +93,29 @@ struct GoldenExpositionTests {
         }
     }
 
-    /// Every sample's value as 0: what varies with the exporter's clock and scheduling goes,
-    /// what the seed fixes (families, help, types, label sets) stays.
+    /// Families whose values follow from the seed and the scenario alone: counts by status and
+    /// result, lifecycle counters, per-batch request counts, processing durations in simulated
+    /// time (buckets and count: the sum's last digits follow the wall-clock origin of the
+    /// simulated times), and everything counted from results files.
+    static let valuesFixedBySeed: Set<String> = [
+        "anthropic_message_batches", "anthropic_message_batches_requests", "anthropic_message_batches_ended_total",
+        "anthropic_message_batches_ended_requests_total", "anthropic_message_batches_errored_requests_total",
+        "anthropic_message_batches_result_requests_total", "anthropic_message_batches_stop_reasons_total",
+        "anthropic_message_batches_tokens_total", "anthropic_message_batches_unpriced_tokens_total",
+        "anthropic_message_batches_web_search_requests_total", "anthropic_message_batches_estimated_cost_usd_total",
+        "anthropic_message_batch_info", "anthropic_message_batch_requests",
+        "anthropic_message_batch_processing_duration_seconds_bucket", "anthropic_message_batch_processing_duration_seconds_count",
+        "anthropic_batches_exporter_results_batches_total",
+        "anthropic_batches_exporter_results_bytes_total", "anthropic_batches_exporter_snapshot_batches",
+    ]
+
+    /// Values of ``valuesFixedBySeed`` kept; every other value written as 0: what varies with
+    /// the exporter's clock and scheduling goes, its families, help, types and label sets stay.
     static func normalized(_ text: String) -> String {
         text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
             guard !line.hasPrefix("#"), let space = line.lastIndex(of: " ") else { return String(line) }
-            return line[..<space] + " 0"
+            let name = line.prefix { $0 != "{" && $0 != " " }
+            return valuesFixedBySeed.contains(String(name)) ? String(line) : line[..<space] + " 0"
         }.joined(separator: "\n")
     }
 

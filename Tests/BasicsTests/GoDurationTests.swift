@@ -1,4 +1,4 @@
-import BatchesExporter
+import Basics
 import Testing
 
 @Suite("GoDuration")

@@ -31,7 +31,7 @@ public enum GoDuration {
 
     /// The shortest Go-style spelling, for help texts and logs: `1m30s`, `500ms`, `24h`.
     public static func format(_ duration: Duration) -> String {
-        let totalMilliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        let totalMilliseconds = duration.inWholeMilliseconds
         if totalMilliseconds == 0 { return "0s" }
         if totalMilliseconds < 1000 { return "\(totalMilliseconds)ms" }
         var text = ""
@@ -51,12 +51,5 @@ public enum GoDuration {
             text += fraction.isEmpty ? "\(seconds)s" : "\(seconds).\(fraction)s"
         }
         return text
-    }
-}
-
-extension Duration {
-    /// Seconds as a `Double`, for metrics and arithmetic with wall-clock times.
-    public var inSeconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }

@@ -116,7 +116,7 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
-        // Test support: a clock that moves only when the test advances it (MonotonicClock takes it).
+        // Test support: a clock that moves only when the test advances it (Basics' MonotonicClock takes it).
         .target(name: "ManualClock", path: "Tests/ManualClock", swiftSettings: strictSettings),
 
         .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "HTTPServing", "BatchesSimulator", nioCore, nioPosix, logging], swiftSettings: strictSettings),
@@ -131,7 +131,7 @@ let package = Package(
         .testTarget(name: "LogFormatsTests", dependencies: ["LogFormats", logging], swiftSettings: strictSettings),
         .testTarget(name: "DeployTests", dependencies: [], swiftSettings: strictSettings),
         .testTarget(name: "ConfigFilesTests", dependencies: ["ConfigFiles"], swiftSettings: strictSettings),
-        .testTarget(name: "ExporterAppTests", dependencies: ["ExporterApp", "ManualClock", "BatchesAPI", "BatchesExporter", "ConfigFiles", "HTTPServing", argumentParser], swiftSettings: strictSettings),
+        .testTarget(name: "ExporterAppTests", dependencies: ["Basics", "ExporterApp", "ManualClock", "BatchesAPI", "BatchesExporter", "ConfigFiles", "HTTPServing", argumentParser], swiftSettings: strictSettings),
         .testTarget(name: "IntegrationTests", dependencies: [], exclude: ["Fixtures"], swiftSettings: strictSettings),
     ]
 )

@@ -1,3 +1,4 @@
+import Basics
 import PrometheusExposition
 import ServiceLifecycle
 import Synchronization

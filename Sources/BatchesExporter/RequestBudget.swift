@@ -1,3 +1,4 @@
+import Basics
 import Synchronization
 
 /// At most `limit` requests in any window of `window` (a minute): the request budget.

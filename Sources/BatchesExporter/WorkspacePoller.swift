@@ -157,7 +157,7 @@ public final class WorkspacePoller: Service, Sendable {
                 requestHeaders: { client.resultsRequestHeaders() },
                 // One download is one request of the workspace's budget, taken only while the
                 // polls keep room: a download never makes a list poll wait.
-                gate: { _ throws(BatchesAPIError) in
+                gate: { () throws(BatchesAPIError) in
                     guard budget.tryAcquire(leaving: Self.budgetReservedForPolls) else {
                         throw BatchesAPIError(reason: .deferred, message: "request budget kept for polls")
                     }
@@ -244,7 +244,7 @@ public final class WorkspacePoller: Service, Sendable {
         let kind = poll.kind
         let budget = self.budget
         let reportedWait = Mutex(false)
-        let gate: RequestGate = { [self] _ throws(BatchesAPIError) in
+        let gate: RequestGate = { [self] () throws(BatchesAPIError) in
             do {
                 try await budget.acquire {
                     // Count a poll that has to wait once, and say so now: the wait can last
@@ -379,7 +379,7 @@ public final class WorkspacePoller: Service, Sendable {
         state.withLock { $0.resync = nil }
         let requests = RequestLog()
         let budget = self.budget
-        let gate: RequestGate = { _ throws(BatchesAPIError) in
+        let gate: RequestGate = { () throws(BatchesAPIError) in
             guard budget.tryAcquire() else {
                 throw BatchesAPIError(reason: .deferred, message: "request budget spent for now")
             }
@@ -553,7 +553,7 @@ public final class WorkspacePoller: Service, Sendable {
 
     private func log(_ events: PollEvents, kind: PollKind, duration: Duration, requests: Int) {
         let timing: Logger.Metadata = [
-            "duration_ms": "\(Int(duration.inSeconds * 1000))", "requests": "\(requests)", "kind": "\(kind.rawValue)",
+            "duration_ms": "\(duration.inWholeMilliseconds)", "requests": "\(requests)", "kind": "\(kind.rawValue)",
         ]
         guard let failure = events.failure else {
             if events.previousFailures > 0 {

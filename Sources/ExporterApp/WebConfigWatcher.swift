@@ -1,5 +1,5 @@
+import Basics
 import BatchesAPI
-import BatchesExporter
 import ConfigFiles
 import HTTPServing
 import Logging

@@ -1,3 +1,4 @@
+import Basics
 import BatchesExporter
 import Foundation
 import ManualClock

@@ -1,3 +1,4 @@
+import Basics
 import BatchesAPI
 import BatchesExporter
 import BatchesSimulator
@@ -38,7 +39,7 @@ struct PollLoopClockTests {
     ) -> WorkspacePoller {
         let client = BatchesClient(
             configuration: .init(
-                baseURL: "http://simulated.invalid", apiKey: APIKey(key), pageLimit: pageLimit, retryPolicy: RetryPolicy(maxRetries: 0)
+                baseURL: "http://simulated.invalid", keySource: APIKeySource(key: APIKey(key)), pageLimit: pageLimit, retryPolicy: RetryPolicy(maxRetries: 0)
             ),
             http: http, logger: Logger(label: "test"), now: { 0 }
         )

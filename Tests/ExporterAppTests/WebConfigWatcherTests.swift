@@ -1,4 +1,4 @@
-import BatchesExporter
+import Basics
 import ConfigFiles
 import Foundation
 import HTTPServing

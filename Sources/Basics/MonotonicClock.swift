@@ -4,8 +4,8 @@
 ///
 /// Any `Clock` whose instants are `ContinuousClock`'s fits; it is type-erased here so that the
 /// services taking it need no generic parameter (which would spread to every type holding
-/// them), and its instants stay `ContinuousClock.Instant` so pure values such as
-/// ``SlidingWindowBudget`` keep their types.
+/// them), and its instants stay `ContinuousClock.Instant` so pure values such as the request
+/// budget's sliding window keep their types. The monotonic counterpart of ``WallClock``.
 public struct MonotonicClock: Sendable {
     public typealias Instant = ContinuousClock.Instant
 

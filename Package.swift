@@ -116,19 +116,22 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // Test support: a clock that moves only when the test advances it (Basics' MonotonicClock takes it).
+        .target(name: "ManualClock", path: "Tests/ManualClock", swiftSettings: strictSettings),
+
         .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "HTTPServing", "BatchesSimulator", nioCore, nioPosix, logging], swiftSettings: strictSettings),
-        .testTarget(name: "BatchesAPITests", dependencies: ["BatchesAPI", "CurlHTTP", logging], resources: [.copy("Fixtures")], swiftSettings: strictSettings),
+        .testTarget(name: "BatchesAPITests", dependencies: ["BatchesAPI", "ManualClock", "CurlHTTP", logging], resources: [.copy("Fixtures")], swiftSettings: strictSettings),
         .testTarget(name: "PrometheusExpositionTests", dependencies: ["PrometheusExposition", "CZlib", nioCore], resources: [.copy("Fixtures")], swiftSettings: strictSettings),
         .testTarget(name: "HTTPServingTests", dependencies: ["HTTPServing", nioCore, nioPosix, nioHTTP1, nioEmbedded, logging], swiftSettings: strictSettings),
         .testTarget(name: "BatchesSimulatorTests", dependencies: ["Basics", "BatchesSimulator", "HTTPServing", "RFC3339", nioCore, nioHTTP1, nioEmbedded, logging], swiftSettings: strictSettings),
-        .testTarget(name: "BatchesExporterTests", dependencies: ["Basics", "BatchesExporter", "BatchesAPI", "CurlHTTP", "PrometheusExposition", "LogFormats", "BatchesSimulator", "HTTPServing", nioCore, logging], swiftSettings: strictSettings),
+        .testTarget(name: "BatchesExporterTests", dependencies: ["Basics", "BatchesExporter", "ManualClock", "BatchesAPI", "CurlHTTP", "PrometheusExposition", "LogFormats", "BatchesSimulator", "HTTPServing", nioCore, logging], swiftSettings: strictSettings),
         .testTarget(name: "BasicsTests", dependencies: ["Basics"], swiftSettings: strictSettings),
         .testTarget(name: "RFC3339Tests", dependencies: ["RFC3339"], swiftSettings: strictSettings),
         .testTarget(name: "MetricsServerTests", dependencies: ["MetricsServer", "PrometheusExposition", "HTTPServing", nioCore, nioPosix], swiftSettings: strictSettings),
         .testTarget(name: "LogFormatsTests", dependencies: ["LogFormats", logging], swiftSettings: strictSettings),
         .testTarget(name: "DeployTests", dependencies: [], swiftSettings: strictSettings),
         .testTarget(name: "ConfigFilesTests", dependencies: ["ConfigFiles"], swiftSettings: strictSettings),
-        .testTarget(name: "ExporterAppTests", dependencies: ["ExporterApp", "BatchesAPI", "BatchesExporter", argumentParser], swiftSettings: strictSettings),
+        .testTarget(name: "ExporterAppTests", dependencies: ["Basics", "ExporterApp", "ManualClock", "BatchesAPI", "BatchesExporter", "ConfigFiles", "HTTPServing", argumentParser], swiftSettings: strictSettings),
         .testTarget(name: "IntegrationTests", dependencies: [], exclude: ["Fixtures"], swiftSettings: strictSettings),
     ]
 )

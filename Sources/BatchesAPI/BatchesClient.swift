@@ -34,9 +34,9 @@ public protocol HTTPGetting: Sendable {
 
 extension CurlClient: HTTPGetting {}
 
-/// Called before every request attempt (`true` for retries); may wait, e.g. for a request
+/// Called before every request attempt, retries included; may wait, e.g. for a request
 /// budget, or throw to stop the walk (``BatchesAPIError/Reason/deferred``).
-public typealias RequestGate = @Sendable (_ isRetry: Bool) async throws(BatchesAPIError) -> Void
+public typealias RequestGate = @Sendable () async throws(BatchesAPIError) -> Void
 
 /// How a page walk ended.
 public enum WalkEnd: Sendable, Equatable {
@@ -174,7 +174,7 @@ public struct BatchesClient: Sendable {
     /// Reads every page, newest batch first, following `after_id = last_id` while `has_more`.
     /// Either returns the whole listing or throws: there is no partial result.
     public func listAll(
-        beforeEachRequest: RequestGate = { _ in },
+        beforeEachRequest: RequestGate = {},
         observe: (RequestObservation) -> Void
     ) async throws(BatchesAPIError) -> [MessageBatch] {
         var batches: [MessageBatch] = []
@@ -192,7 +192,7 @@ public struct BatchesClient: Sendable {
     @discardableResult
     public func walkPages(
         startingAfter cursor: String? = nil,
-        beforeEachRequest: RequestGate = { _ in },
+        beforeEachRequest: RequestGate = {},
         observe: (RequestObservation) -> Void,
         visit: (BatchListPage) -> Bool
     ) async throws(BatchesAPIError) -> WalkEnd {
@@ -210,14 +210,14 @@ public struct BatchesClient: Sendable {
     /// Fetches one page, retrying per the ``RetryPolicy``.
     public func fetchPage(
         afterID: String?,
-        beforeEachRequest: RequestGate = { _ in },
+        beforeEachRequest: RequestGate = {},
         observe: (RequestObservation) -> Void
     ) async throws(BatchesAPIError) -> BatchListPage {
         let url = pageURL(afterID: afterID)
         var retries = 0
         while true {
             // Retries pass the gate too: a request budget counts every request sent.
-            try await beforeEachRequest(retries > 0)
+            try await beforeEachRequest()
             // Per attempt: a key file replaced while a request waited is used at once.
             let headers = requestHeaders()
             let started = ContinuousClock.now

@@ -1,3 +1,4 @@
+import Basics
 import PrometheusExposition
 import ServiceLifecycle
 import Synchronization
@@ -46,6 +47,8 @@ public final class ExpositionPublisher: Service, Sendable {
     private let versions = Atomic<UInt64>(0)
     private let store: ExpositionStore
     private let now: @Sendable () -> Double
+    /// Times the render interval and the deferred render (the wall clock `now` is for ages).
+    private let clock: MonotonicClock
     /// Renders at most once per `minimumRenderInterval`: with many workspaces polling, each
     /// poll would otherwise assemble (and copy) everyone's series, a cost that grows with the
     /// square of the number of workspaces. Changes arriving closer together are rendered
@@ -69,9 +72,11 @@ public final class ExpositionPublisher: Service, Sendable {
         store: ExpositionStore,
         constantFamilies: [MetricFamily],
         minimumRenderInterval: Duration = .seconds(1),
-        now: @escaping @Sendable () -> Double
+        now: @escaping @Sendable () -> Double,
+        clock: MonotonicClock = .continuous
     ) {
         self.store = store
+        self.clock = clock
         constantGroup = FamilyGroup(key: "constants", version: 0) { constantFamilies }
         self.minimumRenderInterval = minimumRenderInterval
         self.now = now
@@ -129,7 +134,7 @@ public final class ExpositionPublisher: Service, Sendable {
         let interval = minimumRenderInterval
         let delay = schedule.withLock { schedule -> Duration? in
             guard schedule.deferredRenderDue == nil else { return nil }
-            let now = ContinuousClock.now
+            let now = clock.now
             if let last = schedule.lastRender, now - last < interval {
                 schedule.deferredRenderDue = last + interval
                 return interval - (now - last)
@@ -153,13 +158,13 @@ public final class ExpositionPublisher: Service, Sendable {
                 await self.deferredRenderRequested.wait()
                 guard let due = self.schedule.withLock({ $0.deferredRenderDue }) else { continue }
                 do {
-                    try await Task.sleep(until: due, clock: .continuous)
+                    try await self.clock.sleep(until: due)
                 } catch {
                     return
                 }
                 self.schedule.withLock { schedule in
                     schedule.deferredRenderDue = nil
-                    schedule.lastRender = ContinuousClock.now
+                    schedule.lastRender = self.clock.now
                 }
                 self.renderCurrent()
             }

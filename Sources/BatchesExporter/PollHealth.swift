@@ -3,11 +3,9 @@ import BatchesAPI
 import PrometheusExposition
 
 /// The exporter's own account of its polls: what it asked the API, what came back, and when
-/// it last succeeded. Also decides how long to wait before the next poll.
+/// it last succeeded. How long to wait before the next poll is ``PollStateMachine``'s decision.
 public struct PollHealth: Sendable {
     public static let durationBuckets: [Double] = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120]
-    /// Failed polls back off up to this many poll intervals.
-    public static let maxBackoffFactor = 10
 
     /// `nil` until the first poll finished.
     public private(set) var lastPollSucceeded: Bool?
@@ -57,18 +55,6 @@ public struct PollHealth: Sendable {
         consecutiveFailures += 1
         pollErrors[reason, default: 0] += 1
         pollDurations.observe(duration.inSeconds)
-    }
-
-    /// How long to wait before the next poll. After a success: the rest of the interval, so
-    /// polls start on a steady rhythm. After failures: the interval doubled per consecutive
-    /// failure, capped at ``maxBackoffFactor`` intervals, so an outage or a revoked key does
-    /// not spend the account's request budget.
-    public func delayBeforeNextPoll(interval: Duration, lastPollTook: Duration) -> Duration {
-        guard consecutiveFailures > 0 else {
-            return max(.zero, interval - lastPollTook)
-        }
-        let factor = min(1 << min(consecutiveFailures, 10), Self.maxBackoffFactor)
-        return interval * factor
     }
 }
 

@@ -1,3 +1,4 @@
+import Basics
 import Synchronization
 
 /// At most `limit` requests in any window of `window` (a minute): the request budget.
@@ -42,10 +43,12 @@ public final class RequestBudget: Sendable {
     /// `nil` inside when there is no budget.
     private let window: Mutex<SlidingWindowBudget?>
     private let exhaustedCount = Atomic<UInt64>(0)
+    private let clock: MonotonicClock
 
     /// - Parameter requestsPerMinute: 0 means no budget.
-    public init(requestsPerMinute: Int) {
+    public init(requestsPerMinute: Int, clock: MonotonicClock = .continuous) {
         window = Mutex(requestsPerMinute > 0 ? SlidingWindowBudget(limit: requestsPerMinute) : nil)
+        self.clock = clock
     }
 
     /// Times a poll or resync was spread out or deferred because the budget was spent.
@@ -55,7 +58,8 @@ public final class RequestBudget: Sendable {
     /// still be free: work that must never delay polls (results downloads) leaves them room.
     public func tryAcquire(leaving reserve: Int = 0) -> Bool {
         window.withLock { budget in
-            let now = ContinuousClock.now
+            // Read under the lock, so the window's send times are recorded in order.
+            let now = clock.now
             guard budget != nil else { return true }
             guard budget!.earliestSend(at: now) <= now, budget!.free(at: now) > reserve else { return false }
             budget!.record(at: now)
@@ -70,7 +74,7 @@ public final class RequestBudget: Sendable {
         var waited = false
         while true {
             let wait = window.withLock { budget -> ContinuousClock.Instant? in
-                let now = ContinuousClock.now
+                let now = clock.now
                 guard budget != nil else { return nil }
                 let earliest = budget!.earliestSend(at: now)
                 guard earliest <= now else { return earliest }
@@ -80,7 +84,7 @@ public final class RequestBudget: Sendable {
             guard let wait else { return waited }
             if !waited { onWait() }
             waited = true
-            try await Task.sleep(until: wait, clock: .continuous)
+            try await clock.sleep(until: wait)
         }
     }
 

@@ -72,7 +72,7 @@ public final class ResultsCollector: Sendable {
         configuration: Configuration,
         downloader: any ResultsDownloading,
         requestHeaders: @escaping @Sendable () -> [(name: String, value: String)],
-        gate: @escaping RequestGate = { _ in },
+        gate: @escaping RequestGate = {},
         logger: Logger,
         now: @escaping @Sendable () -> Double,
         sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) },
@@ -174,7 +174,7 @@ public final class ResultsCollector: Sendable {
         var bytes: UInt64 = 0
         var status: Int?
         do throws(BatchesAPIError) {
-            try await gate(item.attempts > 0)
+            try await gate()
             let sink = ResultsSink(maxBytes: configuration.maxBytes, distinctLimit: 1000)
             var headers = requestHeaders().filter { $0.name.lowercased() != "accept" }
             headers.append((name: "accept", value: "application/x-jsonl"))

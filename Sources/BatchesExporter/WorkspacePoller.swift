@@ -48,12 +48,14 @@ public struct PollerConfiguration: Sendable, Equatable {
 /// After the first full read, polls are incremental (see ``IncrementalMerge``); a full resync
 /// runs every `fullResyncInterval`, page by page with whatever request budget the incremental
 /// polls leave, spread over as many poll intervals as that takes.
+///
+/// What to read and how long to wait are ``PollStateMachine``'s decisions; this class does
+/// the reading, the ledger work and the waiting they call for.
 public final class WorkspacePoller: Service, Sendable {
     private struct State: Sendable {
         var ledger = BatchLedger()
-        /// Whether a full read has been adopted: until then there is nothing true to say about
-        /// the batches, and every poll is a full read.
-        var hasListing = false
+        /// What to read when, and how long to wait: every decision of the loop.
+        var machine: PollStateMachine
         var summary: BatchSummary?
         var selection: PerBatchSelection?
         /// The ledger's listing version the summary and selection were taken at.
@@ -64,21 +66,19 @@ public final class WorkspacePoller: Service, Sendable {
         var health = PollHealth()
         /// The publisher's versions for the groups' own counters (see ``GroupVersions``).
         var groupVersions = GroupVersions()
+        /// What a resync in progress has read; there while ``PollStateMachine/resyncInProgress``.
         var resync: ResyncProgress?
-        var lastFullReadStarted: ContinuousClock.Instant?
-        /// The same moment in wall time, for the state file (``StateFileStore``).
+        /// When the last full read started, in wall time, for the state file (``StateFileStore``).
         var lastFullReadWall: Double?
         /// What the state file was last told about: see ``saveState(final:)``.
         var savedSignature: [UInt64] = []
         var rateLimits: [String: Double] = [:]
     }
 
-    /// A full read in progress across polls.
+    /// What a full read in progress across polls has read (where it goes on is the machine's).
     private struct ResyncProgress: Sendable {
-        var cursor: String?
         var builder = LedgerBuilder()
         var guardrail: PaginationGuard
-        var started: ContinuousClock.Instant
         /// Batches incremental polls found deleted, and saw for the first time, since the read began.
         var deletedSince: Set<UInt64> = []
         var arrivedSince: Set<UInt64> = []
@@ -98,6 +98,8 @@ public final class WorkspacePoller: Service, Sendable {
     private let budget: RequestBudget
     private let logger: Logger
     private let now: @Sendable () -> Double
+    /// Times the polls, the waits between them and the request budget.
+    private let clock: MonotonicClock
     private let exporterStartedAt: Double
     /// Batches first seen already ended count if they ended after this: the exporter's start,
     /// or the first run's start when the state came from `--storage.path`.
@@ -121,12 +123,14 @@ public final class WorkspacePoller: Service, Sendable {
         exporterStartedAt: Double,
         results: (configuration: ResultsCollector.Configuration, downloader: any ResultsDownloading)? = nil,
         now: @escaping @Sendable () -> Double,
+        clock: MonotonicClock = .continuous,
         stateStore: StateFileStore? = nil
     ) {
         self.configuration = configuration
         self.client = client
         self.publisher = publisher
-        budget = RequestBudget(requestsPerMinute: configuration.maxRequestsPerMinute)
+        self.clock = clock
+        budget = RequestBudget(requestsPerMinute: configuration.maxRequestsPerMinute, clock: clock)
         var logger = logger
         logger[metadataKey: "workspace"] = "\(configuration.workspace)"
         self.logger = logger
@@ -138,7 +142,13 @@ public final class WorkspacePoller: Service, Sendable {
         let saved = stateStore?.load().restoredState
         countEndedAfter = saved?.countEndedAfter ?? exporterStartedAt
         self.stateStore = stateStore
-        state = Mutex(State())
+        state = Mutex(
+            State(
+                machine: PollStateMachine(
+                    configuration: .init(pollInterval: configuration.pollInterval, fullResyncInterval: configuration.fullResyncInterval)
+                )
+            )
+        )
         let budget = self.budget
         self.results = results.map { results in
             ResultsCollector(
@@ -147,7 +157,7 @@ public final class WorkspacePoller: Service, Sendable {
                 requestHeaders: { client.resultsRequestHeaders() },
                 // One download is one request of the workspace's budget, taken only while the
                 // polls keep room: a download never makes a list poll wait.
-                gate: { _ throws(BatchesAPIError) in
+                gate: { () throws(BatchesAPIError) in
                     guard budget.tryAcquire(leaving: Self.budgetReservedForPolls) else {
                         throw BatchesAPIError(reason: .deferred, message: "request budget kept for polls")
                     }
@@ -177,7 +187,7 @@ public final class WorkspacePoller: Service, Sendable {
 
     private func pollLoop() async {
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
-            let started = ContinuousClock.now
+            let started = clock.now
             let keyUsed = client.configuration.keySource.current()
             let fullReadBefore = state.withLock { $0.lastFullReadWall }
             await pollOnce()
@@ -185,19 +195,15 @@ public final class WorkspacePoller: Service, Sendable {
             // After both return, when what a full read or resync held is gone.
             if state.withLock({ $0.lastFullReadWall }) != fullReadBefore { FreedMemory.returnToSystem() }
             saveState(final: false)
-            let (delay, keyRefused) = state.withLock {
-                (
-                    $0.health.delayBeforeNextPoll(interval: configuration.pollInterval, lastPollTook: ContinuousClock.now - started),
-                    $0.health.lastFailure == .auth
-                )
-            }
+            let wait = state.withLock { $0.machine.nextPoll(pollStarted: started, now: clock.now) }
+            let (delay, keyRefused) = (wait.duration, wait.endsOnKeyRotation)
             do {
-                try await cancelWhenGracefulShutdown { [client] in
-                    guard keyRefused else { return try await Task.sleep(for: delay) }
+                try await cancelWhenGracefulShutdown { [client, clock] in
+                    guard keyRefused else { return try await clock.sleep(for: delay) }
                     // Backing off after the API refused the key: a rotated key file ends the
                     // wait at once instead of after up to ten intervals.
                     try await withThrowingTaskGroup(of: Void.self) { group in
-                        group.addTask { try await Task.sleep(for: delay) }
+                        group.addTask { try await clock.sleep(for: delay) }
                         group.addTask { try await client.configuration.keySource.waitForKey(otherThan: keyUsed) }
                         try await group.next()
                         group.cancelAll()
@@ -230,16 +236,15 @@ public final class WorkspacePoller: Service, Sendable {
     /// One poll: a full read when there is no listing yet (or full reads are configured),
     /// else an incremental walk over the ledger. Publishes the outcome either way.
     public func pollOnce() async {
-        let started = ContinuousClock.now
-        let (hasListing, floor, resyncDue) = state.withLock { state -> (Bool, Int?, Bool) in
-            let due = state.lastFullReadStarted.map { started - $0 >= configuration.fullResyncInterval } ?? true
-            return (state.hasListing, state.ledger.walkFloor, due)
+        let started = clock.now
+        let (poll, floor) = state.withLock { state in
+            (state.machine.startPoll(at: started), state.ledger.walkFloor)
         }
         let requests = RequestLog()
-        let kind: PollKind = !hasListing || configuration.fullResyncInterval == .zero ? .full : .incremental
+        let kind = poll.kind
         let budget = self.budget
         let reportedWait = Mutex(false)
-        let gate: RequestGate = { [self] _ throws(BatchesAPIError) in
+        let gate: RequestGate = { [self] () throws(BatchesAPIError) in
             do {
                 try await budget.acquire {
                     // Count a poll that has to wait once, and say so now: the wait can last
@@ -285,7 +290,7 @@ public final class WorkspacePoller: Service, Sendable {
         } catch {
             result = .failure(BatchesAPIError(reason: .cancelled, message: "poll cancelled: \(error)"))
         }
-        let duration = ContinuousClock.now - started
+        let duration = clock.now - started
         let completedAt = now()
 
         var events = PollEvents()
@@ -297,22 +302,20 @@ public final class WorkspacePoller: Service, Sendable {
             case .success(let reading):
                 let context = self.context(now: completedAt)
                 let newlyEnded: [MessageBatch]
-                switch reading {
-                case .full(let builder):
+                switch (reading, state.machine.pollSucceeded(poll)) {
+                case (.full(let builder), _):
                     let adopted = state.ledger.adopt(builder, context: context)
                     newlyEnded = adopted.newlyEnded
                     record(adopted.corrections, into: &state)
-                    state.hasListing = true
-                    state.lastFullReadStarted = started
                     state.lastFullReadWall = completedAt - duration.inSeconds
                     state.resync = nil
-                case .incremental(let fresh, let covering):
+                case (.incremental(let fresh, let covering), let decision):
                     let applied = state.ledger.apply(walk: fresh, covering: covering, context: context)
                     newlyEnded = applied.newlyEnded
                     state.resync?.deletedSince.formUnion(applied.deleted)
                     state.resync?.arrivedSince.formUnion(applied.arrived)
-                    if resyncDue, state.resync == nil {
-                        state.resync = ResyncProgress(guardrail: PaginationGuard(maxPages: client.configuration.maxPages), started: started)
+                    if decision == .applyIncremental(startResync: true) {
+                        state.resync = ResyncProgress(guardrail: PaginationGuard(maxPages: client.configuration.maxPages))
                     }
                 }
                 events.newlyEnded = newlyEnded.count
@@ -321,11 +324,12 @@ public final class WorkspacePoller: Service, Sendable {
                 events.batches = state.ledger.count
                 events.dropped = state.selection?.dropped
             case .failure(let error):
+                state.machine.pollFailed(poll, reason: error.reason)
                 state.health.recordFailure(error.reason, duration: duration)
                 events.failure = error
             }
             events.consecutiveFailures = state.health.consecutiveFailures
-            events.nextDelay = state.health.delayBeforeNextPoll(interval: configuration.pollInterval, lastPollTook: duration)
+            events.nextDelay = state.machine.delayBeforeNextPoll(lastPollTook: duration)
             return familyGroups(&state)
         }
         publish(groups)
@@ -370,60 +374,61 @@ public final class WorkspacePoller: Service, Sendable {
     /// Reads further pages of a full resync while the budget has room right now, never
     /// waiting for it: the next poll must not be delayed by a resync.
     func continueResync() async {
-        guard var progress = state.withLock({ $0.resync }), !Task.isShuttingDownGracefully else { return }
+        let shuttingDown = Task.isShuttingDownGracefully
+        var step = state.withLock { $0.machine.resumeResync(shuttingDown: shuttingDown) }
+        guard case .readPage = step, var progress = state.withLock({ $0.resync }) else { return }
         // The progress now lives here alone: the state's copy goes, so the builder is not
         // copied page by page.
         state.withLock { $0.resync = nil }
         let requests = RequestLog()
         let budget = self.budget
-        let gate: RequestGate = { _ throws(BatchesAPIError) in
+        let gate: RequestGate = { () throws(BatchesAPIError) in
             guard budget.tryAcquire() else {
                 throw BatchesAPIError(reason: .deferred, message: "request budget spent for now")
             }
         }
-        var completed = false
         var failure: BatchesAPIError?
-        do {
-            while true {
-                let page = try await client.fetchPage(afterID: progress.cursor, beforeEachRequest: gate) { requests.record($0, kind: .full) }
+        while case .readPage(let cursor) = step {
+            do {
+                let page = try await client.fetchPage(afterID: cursor, beforeEachRequest: gate) { requests.record($0, kind: .full) }
                 let next = try progress.guardrail.next(after: page)
                 let context = self.context(now: now())
-                state.withLock { progress.builder.add(page.data, comparingWith: $0.ledger, context: context) }
-                guard let next else {
-                    completed = true
-                    break
+                step = state.withLock { state in
+                    progress.builder.add(page.data, comparingWith: state.ledger, context: context)
+                    return state.machine.resyncPageRead(next: next)
                 }
-                progress.cursor = next
+            } catch {
+                failure = error
+                step = state.withLock { $0.machine.resyncPageFailed(reason: error.reason) }
             }
-        } catch {
-            failure = error
         }
         if failure?.reason == .deferred { budget.noteExhausted() }
         let pagesRead = progress.builder.count
         let completedAt = now()
         let groups = state.withLock { state -> [FamilyGroup] in
             record(requests, into: &state)
-            if completed {
+            switch step {
+            case .adopt(let started):
                 let context = self.context(now: completedAt)
                 let adopted = state.ledger.adopt(
                     progress.builder, deletedSince: progress.deletedSince, arrivedSince: progress.arrivedSince, context: context
                 )
                 record(adopted.corrections, into: &state)
-                state.lastFullReadStarted = progress.started
-                state.lastFullReadWall = completedAt - (ContinuousClock.now - progress.started).inSeconds
+                state.lastFullReadWall = completedAt - (clock.now - started).inSeconds
                 afterChange(&state, newlyEnded: adopted.newlyEnded, context: context, at: completedAt)
-            } else if let failure, failure.reason != .deferred, failure.reason != .cancelled {
-                // Start over next time: a half-read resync after an error cannot be trusted.
-                state.health.recordFailure(failure.reason, duration: .zero)
-            } else {
+            case .abandon:
+                if let failure { state.health.recordFailure(failure.reason, duration: .zero) }
+            case .pause:
                 state.resync = progress
+            case .readPage, .none:
+                break
             }
             return familyGroups(&state)
         }
         publish(groups)
-        if completed {
+        if case .adopt = step {
             logger.debug("Full resync complete", metadata: ["batches": "\(pagesRead)", "requests": "\(requests.count)"])
-        } else if let failure, failure.reason != .deferred, failure.reason != .cancelled {
+        } else if case .abandon = step, let failure {
             logger.warning("Full resync failed; it will start over", metadata: ["reason": "\(failure.reason.rawValue)", "error": "\(failure)"])
         }
     }
@@ -438,13 +443,12 @@ public final class WorkspacePoller: Service, Sendable {
         let context = self.context(now: wallNow)
         state.withLock { state in
             state.ledger = saved.ledger
-            state.hasListing = saved.lastFullReadAt != nil
             state.lifecycle = saved.lifecycle
             state.lifecycleVersion &+= 1
             state.corrections = saved.corrections
             state.lastFullReadWall = saved.lastFullReadAt
             // The resync falls due when it would have had the exporter kept running.
-            state.lastFullReadStarted = saved.lastFullReadAt.map { ContinuousClock.now - .seconds(max(0, wallNow - $0)) }
+            state.machine.restore(lastFullReadStarted: saved.lastFullReadAt.map { clock.now - .seconds(max(0, wallNow - $0)) })
             afterChange(&state, newlyEnded: [], context: context, at: wallNow)
             state.savedSignature = signature(of: state)
         }
@@ -462,7 +466,7 @@ public final class WorkspacePoller: Service, Sendable {
         guard let stateStore else { return }
         let wallNow = now()
         let snapshot = state.withLock { state -> SavedWorkspaceState? in
-            guard state.hasListing else { return nil }
+            guard state.machine.hasListing else { return nil }
             let signature = signature(of: state)
             let changed = signature != state.savedSignature
             state.savedSignature = signature
@@ -526,7 +530,7 @@ public final class WorkspacePoller: Service, Sendable {
         if let results, let resultsVersion {
             groups.append(FamilyGroup(key: "results", version: resultsVersion) { results.families(workspace: workspace) })
         }
-        if state.hasListing, let summary = state.summary, let version = derivedVersion {
+        if state.machine.hasListing, let summary = state.summary, let version = derivedVersion {
             groups.append(FamilyGroup(key: "batches", version: version) {
                 WorkspaceMetrics.batchFamilies(workspace: workspace, summary: summary)
             })
@@ -562,7 +566,7 @@ public final class WorkspacePoller: Service, Sendable {
 
     private func log(_ events: PollEvents, kind: PollKind, duration: Duration, requests: Int) {
         let timing: Logger.Metadata = [
-            "duration_ms": "\(Int(duration.inSeconds * 1000))", "requests": "\(requests)", "kind": "\(kind.rawValue)",
+            "duration_ms": "\(duration.inWholeMilliseconds)", "requests": "\(requests)", "kind": "\(kind.rawValue)",
         ]
         guard let failure = events.failure else {
             if events.previousFailures > 0 {

@@ -1,3 +1,4 @@
+import Basics
 import BatchesAPI
 import ConfigFiles
 import HTTPServing
@@ -36,25 +37,31 @@ final class WebConfigWatcher: Sendable {
     let path: String
     private let inner: any HTTPResponder
     private let checkInterval: Duration
+    /// Times the checks; injected so a test moves it instead of waiting out the interval.
+    private let clock: MonotonicClock
     private let logger: Logger
     private let state: Mutex<State>
 
     /// - Parameters:
     ///   - config, tls: the configuration already loaded and checked at start.
     ///   - inner: the routes that basic auth protects.
-    init(path: String, config: WebConfig, tls: NIOSSLContext?, inner: any HTTPResponder, checkInterval: Duration = .seconds(2), logger: Logger) {
+    init(
+        path: String, config: WebConfig, tls: NIOSSLContext?, inner: any HTTPResponder, checkInterval: Duration = .seconds(2),
+        clock: MonotonicClock = .continuous, logger: Logger
+    ) {
         self.path = path
         self.inner = inner
         self.checkInterval = checkInterval
+        self.clock = clock
         self.logger = logger
         let loaded = Loaded(config: config, tls: tls, auth: Self.auth(config, inner: inner))
-        state = Mutex(State(loaded: loaded, stamps: Self.stamps(path, config), lastCheck: .now))
+        state = Mutex(State(loaded: loaded, stamps: Self.stamps(path, config), lastCheck: clock.now))
     }
 
     /// The configuration in force, reloaded first if the interval has passed and a file changed.
     var current: Loaded {
         state.withLock { state in
-            let now = ContinuousClock.now
+            let now = clock.now
             if now - state.lastCheck >= checkInterval {
                 state.lastCheck = now
                 reloadIfChanged(&state)

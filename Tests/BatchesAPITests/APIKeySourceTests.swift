@@ -1,15 +1,9 @@
 import BatchesAPI
 import Foundation
 import Logging
+import ManualClock
 import Synchronization
 import Testing
-
-/// A clock the test moves by hand.
-private final class ManualClock: Sendable {
-    private let instant = Mutex(ContinuousClock.now)
-    var now: ContinuousClock.Instant { instant.withLock { $0 } }
-    func advance(_ duration: Duration) { instant.withLock { $0 += duration } }
-}
 
 /// Events an ``APIKeySource`` reported.
 private final class EventLog: Sendable {
@@ -80,9 +74,9 @@ struct APIKeySourceTests {
         let log = EventLog()
         let source = try source(directory, clock, log)
         try directory.replace("key", with: "sk-ant-second\n")
-        clock.advance(.milliseconds(999))
+        clock.advance(by: .milliseconds(999))
         #expect(source.current().revealedForRequest == "sk-ant-first", "not looked at again within the interval")
-        clock.advance(.milliseconds(1))
+        clock.advance(by: .milliseconds(1))
         #expect(source.current().revealedForRequest == "sk-ant-second")
         #expect(log.all == [.keyReplaced(path: directory.path("key"))])
         #expect(source.readErrors == 0)
@@ -95,7 +89,7 @@ struct APIKeySourceTests {
         let clock = ManualClock()
         let source = try source(directory, clock, EventLog())
         try directory.writeInPlace("key", "sk-ant-second-longer")
-        clock.advance(.seconds(2))
+        clock.advance(by: .seconds(2))
         #expect(source.current().revealedForRequest == "sk-ant-second-longer")
     }
 
@@ -109,20 +103,20 @@ struct APIKeySourceTests {
         let path = directory.path("key")
 
         try directory.writeInPlace("key", "")
-        clock.advance(.seconds(1))
+        clock.advance(by: .seconds(1))
         #expect(source.current().revealedForRequest == "sk-ant-first")
         #expect(source.readErrors == 1)
         // The same broken version is not read (or counted, or logged) again and again.
         for _ in 0..<5 {
-            clock.advance(.seconds(1))
+            clock.advance(by: .seconds(1))
             #expect(source.current().revealedForRequest == "sk-ant-first")
         }
         #expect(source.readErrors == 1)
 
         try FileManager.default.removeItem(atPath: path)
-        clock.advance(.seconds(1))
+        clock.advance(by: .seconds(1))
         #expect(source.current().revealedForRequest == "sk-ant-first")
-        clock.advance(.seconds(1))
+        clock.advance(by: .seconds(1))
         _ = source.current()
         #expect(source.readErrors == 2, "a missing file is one more bad version, counted once")
 
@@ -131,7 +125,7 @@ struct APIKeySourceTests {
         #expect(source.readErrors == 3)
 
         try directory.replace("key", with: "sk-ant-first\n")
-        clock.advance(.seconds(1))
+        clock.advance(by: .seconds(1))
         #expect(source.current().revealedForRequest == "sk-ant-first")
         #expect(
             log.all == [
@@ -142,7 +136,7 @@ struct APIKeySourceTests {
             ]
         )
         try directory.replace("key", with: "sk-ant-third")
-        clock.advance(.seconds(1))
+        clock.advance(by: .seconds(1))
         #expect(source.current().revealedForRequest == "sk-ant-third")
         #expect(source.readErrors == 3)
     }
@@ -184,10 +178,10 @@ struct APIKeySourceTests {
         let clock = ManualClock()
         let source = try source(directory, clock, log)
         try directory.replace("key", with: "sk-ant-secret-other")
-        clock.advance(.seconds(1))
+        clock.advance(by: .seconds(1))
         _ = source.current()
         try directory.replace("key", with: "sk-ant-secret-1\nsk-ant-secret-2")
-        clock.advance(.seconds(1))
+        clock.advance(by: .seconds(1))
         _ = source.current()
         var dumped = ""
         dump(source, to: &dumped)
@@ -205,7 +199,7 @@ struct APIKeySourceTests {
         let looks = Mutex(0)
         // Each wait moves the clock on by the interval; the third look finds a new file.
         try await source.waitForKey(otherThan: APIKey("sk-ant-first")) { duration in
-            clock.advance(duration)
+            clock.advance(by: duration)
             let count = looks.withLock { count in
                 count += 1
                 return count
@@ -229,7 +223,7 @@ struct APIKeySourceTests {
         )
         _ = try await client.fetchPage(afterID: nil) { _ in }
         try directory.replace("key", with: "sk-ant-second")
-        clock.advance(.seconds(1))
+        clock.advance(by: .seconds(1))
         _ = try await client.fetchPage(afterID: nil) { _ in }
         let keys = http.requestedHeaders.map { headers in headers.first { $0.name == "x-api-key" }?.value }
         #expect(keys == ["sk-ant-first", "sk-ant-second"])

@@ -150,7 +150,7 @@ struct ResultsCollectorTests {
     static func start(
         _ script: [String: [ScriptedDownloader.Step]],
         configuration: ResultsCollector.Configuration = ResultsCollector.Configuration(baseURL: base),
-        gate: @escaping RequestGate = { _ in },
+        gate: @escaping RequestGate = {},
         closed: Bool = false
     ) -> Harness {
         let downloader = ScriptedDownloader(script)
@@ -369,11 +369,11 @@ struct ResultsCollectorTests {
 
     @Test("Every download passes the request gate; a refusal holds it back without spending an attempt")
     func requestGate() async throws {
-        let calls = Mutex<[Bool]>([])
-        let gate: RequestGate = { isRetry throws(BatchesAPIError) in
+        let calls = Mutex(0)
+        let gate: RequestGate = { () throws(BatchesAPIError) in
             let count = calls.withLock { calls in
-                calls.append(isRetry)
-                return calls.count
+                calls += 1
+                return calls
             }
             if count <= 2 { throw BatchesAPIError(reason: .deferred, message: "budget needed for polls") }
         }
@@ -384,7 +384,7 @@ struct ResultsCollectorTests {
         try await Self.waitUntil("the batch is counted") { Self.outcome(harness.collector, "complete") == 1 }
         await harness.stop()
         // Two refusals did not use up the single attempt allowed.
-        #expect(calls.withLock { $0.count } == 3)
+        #expect(calls.withLock { $0 } == 3)
         #expect(harness.downloader.requestCount == 1)
     }
 

@@ -75,7 +75,9 @@ let package = Package(
         // A small hardened HTTP/1.1 listener over SwiftNIO, generic over a responder.
         .target(name: "HTTPServing", dependencies: [nioCore, nioPosix, nioHTTP1, nioSSL, logging], swiftSettings: strictSettings),
         // The exporter's routes: /metrics with negotiation, landing page, health. Knows no API.
-        .target(name: "MetricsServer", dependencies: ["Basics", "HTTPServing", "PrometheusExposition", "CCrypt", nioCore, nioPosix, logging], swiftSettings: strictSettings),
+        .target(
+            name: "MetricsServer", dependencies: ["Basics", "HTTPServing", "PrometheusExposition", "CCrypt", nioCore, nioPosix, logging],
+            swiftSettings: strictSettings),
         // The in-repo stand-in for the Message Batches API (tests, benchmarks and --demo).
         .target(name: "BatchesSimulator", dependencies: ["Basics", "HTTPServing", "RFC3339", nioCore, nioHTTP1, logging], swiftSettings: strictSettings),
         // The YAML files: --web.config.file (exporter-toolkit's format) and --config.file
@@ -119,19 +121,36 @@ let package = Package(
         // Test support: a clock that moves only when the test advances it (Basics' MonotonicClock takes it).
         .target(name: "ManualClock", path: "Tests/ManualClock", swiftSettings: strictSettings),
 
-        .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "HTTPServing", "BatchesSimulator", nioCore, nioPosix, logging], swiftSettings: strictSettings),
-        .testTarget(name: "BatchesAPITests", dependencies: ["BatchesAPI", "ManualClock", "CurlHTTP", logging], resources: [.copy("Fixtures")], swiftSettings: strictSettings),
-        .testTarget(name: "PrometheusExpositionTests", dependencies: ["PrometheusExposition", "CZlib", nioCore], resources: [.copy("Fixtures")], swiftSettings: strictSettings),
+        .testTarget(
+            name: "CurlHTTPTests", dependencies: ["CurlHTTP", "HTTPServing", "BatchesSimulator", nioCore, nioPosix, logging], swiftSettings: strictSettings),
+        .testTarget(
+            name: "BatchesAPITests", dependencies: ["BatchesAPI", "ManualClock", "CurlHTTP", logging], resources: [.copy("Fixtures")],
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "PrometheusExpositionTests", dependencies: ["PrometheusExposition", "CZlib", nioCore], resources: [.copy("Fixtures")],
+            swiftSettings: strictSettings),
         .testTarget(name: "HTTPServingTests", dependencies: ["HTTPServing", nioCore, nioPosix, nioHTTP1, nioEmbedded, logging], swiftSettings: strictSettings),
-        .testTarget(name: "BatchesSimulatorTests", dependencies: ["Basics", "BatchesSimulator", "HTTPServing", "RFC3339", nioCore, nioHTTP1, nioEmbedded, logging], swiftSettings: strictSettings),
-        .testTarget(name: "BatchesExporterTests", dependencies: ["Basics", "BatchesExporter", "ManualClock", "BatchesAPI", "CurlHTTP", "PrometheusExposition", "LogFormats", "BatchesSimulator", "HTTPServing", nioCore, logging], swiftSettings: strictSettings),
+        .testTarget(
+            name: "BatchesSimulatorTests", dependencies: ["Basics", "BatchesSimulator", "HTTPServing", "RFC3339", nioCore, nioHTTP1, nioEmbedded, logging],
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "BatchesExporterTests",
+            dependencies: [
+                "Basics", "BatchesExporter", "ManualClock", "BatchesAPI", "CurlHTTP", "PrometheusExposition", "LogFormats", "BatchesSimulator", "HTTPServing",
+                nioCore, logging,
+            ], swiftSettings: strictSettings),
         .testTarget(name: "BasicsTests", dependencies: ["Basics"], swiftSettings: strictSettings),
         .testTarget(name: "RFC3339Tests", dependencies: ["RFC3339"], swiftSettings: strictSettings),
-        .testTarget(name: "MetricsServerTests", dependencies: ["MetricsServer", "PrometheusExposition", "HTTPServing", nioCore, nioPosix], swiftSettings: strictSettings),
+        .testTarget(
+            name: "MetricsServerTests", dependencies: ["MetricsServer", "PrometheusExposition", "HTTPServing", nioCore, nioPosix], swiftSettings: strictSettings
+        ),
         .testTarget(name: "LogFormatsTests", dependencies: ["LogFormats", logging], swiftSettings: strictSettings),
         .testTarget(name: "DeployTests", dependencies: [], swiftSettings: strictSettings),
         .testTarget(name: "ConfigFilesTests", dependencies: ["ConfigFiles"], swiftSettings: strictSettings),
-        .testTarget(name: "ExporterAppTests", dependencies: ["Basics", "ExporterApp", "ManualClock", "BatchesAPI", "BatchesExporter", "ConfigFiles", "HTTPServing", argumentParser], swiftSettings: strictSettings),
+        .testTarget(
+            name: "ExporterAppTests",
+            dependencies: ["Basics", "ExporterApp", "ManualClock", "BatchesAPI", "BatchesExporter", "ConfigFiles", "HTTPServing", argumentParser],
+            swiftSettings: strictSettings),
         .testTarget(name: "IntegrationTests", dependencies: [], exclude: ["Fixtures"], swiftSettings: strictSettings),
     ]
 )

@@ -230,8 +230,9 @@ struct FastPageDecoder {
 
     private mutating func skipNumber() throws(GiveUp) {
         let start = index
-        while let byte = peek(), (byte >= 48 && byte <= 57) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "+")
-            || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E")
+        while let byte = peek(),
+            (byte >= 48 && byte <= 57) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "+")
+                || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E")
         {
             index += 1
         }

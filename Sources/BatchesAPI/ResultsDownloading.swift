@@ -136,9 +136,10 @@ public enum ResultsURLPolicy {
             default: return nil
             }
             let rest: Substring = url[url.index(colon, offsetBy: 3)...]
-            let authorityEnd: String.Index = rest.firstIndex { (character: Character) -> Bool in
-                character == "/" || character == "?" || character == "#"
-            } ?? rest.endIndex
+            let authorityEnd: String.Index =
+                rest.firstIndex { (character: Character) -> Bool in
+                    character == "/" || character == "?" || character == "#"
+                } ?? rest.endIndex
             let authority = rest[..<authorityEnd]
             guard !authority.isEmpty, !authority.contains("@") else { return nil }
             var host = Substring(authority)

@@ -219,7 +219,8 @@ public final class ResultsCollector: Sendable {
         guard let tally = finished.tally else { return .retryable(reason: "no body") }
         guard tally.consistent(with: counts) else {
             return .retryable(
-                reason: "file does not match request_counts: \(tally.lines) lines (\(tally.malformedLines) malformed) for \(counts.total - counts.processing) requests"
+                reason:
+                    "file does not match request_counts: \(tally.lines) lines (\(tally.malformedLines) malformed) for \(counts.total - counts.processing) requests"
             )
         }
         return .complete(tally)

@@ -36,7 +36,8 @@ public enum ResultsMetrics {
         families.append(
             MetricFamily(
                 name: "anthropic_message_batches_tokens",
-                help: "Tokens used by the requests in counted results files, by model and token type (cache_creation_input_tokens without a breakdown counts as cache_write_5m).",
+                help:
+                    "Tokens used by the requests in counted results files, by model and token type (cache_creation_input_tokens without a breakdown counts as cache_write_5m).",
                 type: .counter,
                 samples: totals.tokens.sorted { ($0.key.model, $0.key.tokenType) < ($1.key.model, $1.key.tokenType) }.map {
                     Sample([workspace, Label("model", $0.key.model), Label("token_type", $0.key.tokenType.rawValue)], Double($0.value))
@@ -92,7 +93,8 @@ public enum ResultsMetrics {
         families.append(
             MetricFamily(
                 name: "anthropic_batches_exporter_results_batches",
-                help: "Results downloads by outcome: complete (counted), retrying (an attempt failed, another follows), failed (gave up), skipped_host (results_url not on the API's host), skipped_size (over --results.max-bytes).",
+                help:
+                    "Results downloads by outcome: complete (counted), retrying (an attempt failed, another follows), failed (gave up), skipped_host (results_url not on the API's host), skipped_size (over --results.max-bytes).",
                 type: .counter,
                 samples: ResultsOutcome.allCases.map { Sample([workspace, Label("outcome", $0.rawValue)], Double(state.outcomes[$0] ?? 0)) }
             )

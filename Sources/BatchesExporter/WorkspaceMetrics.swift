@@ -98,7 +98,8 @@ public enum WorkspaceMetrics {
         return [
             MetricFamily(
                 name: "anthropic_batches_exporter_resync_corrections",
-                help: "Batches a full resync found different from what incremental polls had built, by kind: deleted, archived, changed, added (missed), drift (running totals disagreed with a recount: a bug).",
+                help:
+                    "Batches a full resync found different from what incremental polls had built, by kind: deleted, archived, changed, added (missed), drift (running totals disagreed with a recount: a bug).",
                 type: .counter,
                 samples: LedgerCorrection.allCases.map { Sample([workspace, Label("kind", $0.rawValue)], Double(corrections[$0] ?? 0)) }
             )
@@ -130,7 +131,10 @@ public enum WorkspaceMetrics {
         let fields: [(suffix: String, family: String, help: String, unit: String?)] = [
             ("-limit", "anthropic_batches_exporter_api_ratelimit_limit", "The API's anthropic-ratelimit-<resource>-limit header, last seen.", nil),
             ("-remaining", "anthropic_batches_exporter_api_ratelimit_remaining", "The API's anthropic-ratelimit-<resource>-remaining header, last seen.", nil),
-            ("-reset", "anthropic_batches_exporter_api_ratelimit_reset_timestamp_seconds", "The API's anthropic-ratelimit-<resource>-reset header, last seen.", "seconds"),
+            (
+                "-reset", "anthropic_batches_exporter_api_ratelimit_reset_timestamp_seconds",
+                "The API's anthropic-ratelimit-<resource>-reset header, last seen.", "seconds"
+            ),
         ]
         for field in fields {
             let samples = rateLimits.keys.sorted().compactMap { key -> Sample? in

@@ -524,20 +524,23 @@ public final class WorkspacePoller: Service, Sendable {
             }
         ]
         let lifecycle = state.lifecycle
-        groups.append(FamilyGroup(key: "lifecycle", version: lifecycleVersion) {
-            WorkspaceMetrics.lifecycleFamilies(workspace: workspace, lifecycle: lifecycle)
-        })
+        groups.append(
+            FamilyGroup(key: "lifecycle", version: lifecycleVersion) {
+                WorkspaceMetrics.lifecycleFamilies(workspace: workspace, lifecycle: lifecycle)
+            })
         if let results, let resultsVersion {
             groups.append(FamilyGroup(key: "results", version: resultsVersion) { results.families(workspace: workspace) })
         }
         if state.machine.hasListing, let summary = state.summary, let version = derivedVersion {
-            groups.append(FamilyGroup(key: "batches", version: version) {
-                WorkspaceMetrics.batchFamilies(workspace: workspace, summary: summary)
-            })
-            if let selection = state.selection {
-                groups.append(FamilyGroup(key: "per_batch", version: version) {
-                    WorkspaceMetrics.perBatchFamilies(workspace: workspace, selection: selection, includingDropped: false)
+            groups.append(
+                FamilyGroup(key: "batches", version: version) {
+                    WorkspaceMetrics.batchFamilies(workspace: workspace, summary: summary)
                 })
+            if let selection = state.selection {
+                groups.append(
+                    FamilyGroup(key: "per_batch", version: version) {
+                        WorkspaceMetrics.perBatchFamilies(workspace: workspace, selection: selection, includingDropped: false)
+                    })
                 // A group of its own: ended batches leaving the retention move it on most polls
                 // of a long retention, and re-rendering every per-batch series for it would
                 // make those polls cost what the selection holds.
@@ -545,9 +548,10 @@ public final class WorkspacePoller: Service, Sendable {
                 let droppedVersion = state.groupVersions.version(
                     of: "per_batch_dropped", local: UInt64(dropped), makeVersion: makeVersion
                 )
-                groups.append(FamilyGroup(key: "per_batch_dropped", version: droppedVersion) {
-                    [WorkspaceMetrics.perBatchDroppedFamily(workspace: workspace, dropped: dropped)]
-                })
+                groups.append(
+                    FamilyGroup(key: "per_batch_dropped", version: droppedVersion) {
+                        [WorkspaceMetrics.perBatchDroppedFamily(workspace: workspace, dropped: dropped)]
+                    })
             }
         }
         return groups

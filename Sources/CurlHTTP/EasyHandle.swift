@@ -158,7 +158,6 @@ final class EasyHandle {
         }
     }
 
-
     // libcurl calls these on the engine thread, inside curl_multi_perform or curl_easy_pause; the
     // sink comes back from `userdata`, so the closures capture nothing (C function pointers
     // cannot).

@@ -182,7 +182,8 @@ public struct ExporterSettings: Sendable {
         shard = try Self.shard(flags, environment: environment)
         if let configFile = flags.configFile {
             // The file names each workspace and its key; a flag for one of them would be ignored.
-            for (given, flag) in [(flags.demo, "--demo"), (flags.apiKeyFile != nil, "--api-key-file"), (flags.workspaceName != "default", "--workspace-name")] where given {
+            for (given, flag) in [(flags.demo, "--demo"), (flags.apiKeyFile != nil, "--api-key-file"), (flags.workspaceName != "default", "--workspace-name")]
+            where given {
                 throw SettingsError(description: "\(flag) cannot be combined with --config.file \(configFile): the file names each workspace and its key")
             }
             apiKey = nil
@@ -220,7 +221,8 @@ public struct ExporterSettings: Sendable {
             }
             guard let ordinal = ShardSelection.ordinal(fromPodName: name) else {
                 throw SettingsError(
-                    description: "--shard.from-pod-name: \(podName == nil ? "host name" : "POD_NAME") \"\(name)\" does not end in -<ordinal> as a StatefulSet pod's does"
+                    description:
+                        "--shard.from-pod-name: \(podName == nil ? "host name" : "POD_NAME") \"\(name)\" does not end in -<ordinal> as a StatefulSet pod's does"
                 )
             }
             index = ordinal

@@ -96,7 +96,9 @@ final class WebConfigWatcher: Sendable {
         guard stamps != state.stamps else { return }
         guard stamps != state.failedStamps else { return }
         guard (candidate.tls == nil) == (state.loaded.config.tls == nil) else {
-            fail(&state, stamps: stamps, problem: "tls_server_config was \(state.loaded.config.tls == nil ? "added" : "removed"); turning TLS on or off needs a restart")
+            fail(
+                &state, stamps: stamps,
+                problem: "tls_server_config was \(state.loaded.config.tls == nil ? "added" : "removed"); turning TLS on or off needs a restart")
             return
         }
         var tls: NIOSSLContext?

@@ -120,7 +120,8 @@ public struct WorkspaceConfigLoader: Sendable {
         settings.client.authScheme = scheme
         settings.client.workspaceID = entry.workspaceID
         settings.client.baseURL = entry.apiBaseURL?.value ?? defaults.apiBaseURL
-        settings.poller.pollInterval = try duration(entry.pollInterval, "poll_interval", minimum: SettingRules.minimumPollInterval, default: defaults.pollInterval)
+        settings.poller.pollInterval = try duration(
+            entry.pollInterval, "poll_interval", minimum: SettingRules.minimumPollInterval, default: defaults.pollInterval)
         settings.poller.fullResyncInterval = try duration(
             entry.fullResyncInterval, "full_resync_interval", minimum: .zero, default: defaults.fullResyncInterval
         )

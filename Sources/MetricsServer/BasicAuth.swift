@@ -84,7 +84,8 @@ public struct BasicAuthResponder: HTTPResponder {
         return ok
     }
 
-    static let unauthorized = ServerResponse.text(401, "Unauthorized\n", headers: [("WWW-Authenticate", #"Basic realm="anthropic-batches-exporter", charset="UTF-8""#)])
+    static let unauthorized = ServerResponse.text(
+        401, "Unauthorized\n", headers: [("WWW-Authenticate", #"Basic realm="anthropic-batches-exporter", charset="UTF-8""#)])
 
     /// `Authorization: Basic base64(user:password)`.
     static func credentials(_ request: ServerRequest) -> (String, String)? {

@@ -52,10 +52,11 @@ public enum ContentNegotiation {
         for coding in acceptEncoding.split(separator: ",") {
             let parameters = coding.split(separator: ";").map { $0.trimmingWhitespace }
             guard let name = parameters.first?.lowercased() else { continue }
-            let quality = parameters.dropFirst().compactMap { parameter -> Double? in
-                let pair = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingWhitespace }
-                return pair.count == 2 && pair[0].lowercased() == "q" ? Double(pair[1]) : nil
-            }.first ?? 1
+            let quality =
+                parameters.dropFirst().compactMap { parameter -> Double? in
+                    let pair = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingWhitespace }
+                    return pair.count == 2 && pair[0].lowercased() == "q" ? Double(pair[1]) : nil
+                }.first ?? 1
             switch name {
             case "gzip", "x-gzip": gzipQuality = quality
             case "*": wildcardQuality = quality

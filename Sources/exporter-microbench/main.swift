@@ -93,7 +93,9 @@ let incremental = ExpositionPublisher(store: benchStore, constantFamilies: [], m
 var benchVersion: UInt64 = 1
 _ = measure("publisher: first publish, every group built (segments + assembly)") {
     benchVersion += 1
-    incremental.publish(workspace: "default", groups: workspaceGroups(familiesByGroup, versions: ["health": benchVersion, "batches": benchVersion, "per_batch": benchVersion]), lastSuccessAt: now)
+    incremental.publish(
+        workspace: "default", groups: workspaceGroups(familiesByGroup, versions: ["health": benchVersion, "batches": benchVersion, "per_batch": benchVersion]),
+        lastSuccessAt: now)
     return benchStore.latest
 }
 let steadyVersion = benchVersion
@@ -103,11 +105,15 @@ if let segmented = benchStore.latest?.response(format: .text, tail: [], gzip: tr
 }
 _ = measure("publisher: republish, only the health group changed", repeat: 20) {
     benchVersion += 1
-    incremental.publish(workspace: "default", groups: workspaceGroups(familiesByGroup, versions: ["health": benchVersion, "batches": steadyVersion, "per_batch": steadyVersion]), lastSuccessAt: now)
+    incremental.publish(
+        workspace: "default",
+        groups: workspaceGroups(familiesByGroup, versions: ["health": benchVersion, "batches": steadyVersion, "per_batch": steadyVersion]), lastSuccessAt: now)
     return benchStore.latest
 }
 _ = measure("publisher: republish, nothing changed (assembly only)", repeat: 20) {
-    incremental.publish(workspace: "default", groups: workspaceGroups(familiesByGroup, versions: ["health": benchVersion, "batches": steadyVersion, "per_batch": steadyVersion]), lastSuccessAt: now)
+    incremental.publish(
+        workspace: "default",
+        groups: workspaceGroups(familiesByGroup, versions: ["health": benchVersion, "batches": steadyVersion, "per_batch": steadyVersion]), lastSuccessAt: now)
     return benchStore.latest
 }
 
@@ -143,14 +149,16 @@ let manyStore = ExpositionStore()
 let manyPublisher = ExpositionPublisher(store: manyStore, constantFamilies: [], minimumRenderInterval: .zero, now: { now })
 _ = measure("\(manyCount) workspaces, new path: first publish of each (all groups built, \(manyCount) assemblies)", repeat: 1) {
     for (index, byGroup) in manyGroups.enumerated() {
-        manyPublisher.publish(workspace: "workspace-\(index)", groups: workspaceGroups(byGroup, versions: ["health": 1, "batches": 1, "per_batch": 1]), lastSuccessAt: now)
+        manyPublisher.publish(
+            workspace: "workspace-\(index)", groups: workspaceGroups(byGroup, versions: ["health": 1, "batches": 1, "per_batch": 1]), lastSuccessAt: now)
     }
     return manyStore.latest
 }
 var manyVersion: UInt64 = 1
 _ = measure("\(manyCount) workspaces, new path: one workspace republishes with only health changed", repeat: 20) {
     manyVersion += 1
-    manyPublisher.publish(workspace: "workspace-7", groups: workspaceGroups(manyGroups[7], versions: ["health": manyVersion, "batches": 1, "per_batch": 1]), lastSuccessAt: now)
+    manyPublisher.publish(
+        workspace: "workspace-7", groups: workspaceGroups(manyGroups[7], versions: ["health": manyVersion, "batches": 1, "per_batch": 1]), lastSuccessAt: now)
     return manyStore.latest
 }
 let firstPage = try BatchListPage.decode(pages[0])

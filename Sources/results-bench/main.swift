@@ -22,8 +22,10 @@ struct SplitMix: RandomNumberGenerator {
     }
 }
 
-let words = ["the", "batch", "model", "returned", "a", "summary", "of", "quarterly", "results", "with", "tables", "and",
-             "notes", "\\n", "\\\"quoted\\\"", "caf\\u00e9", "数据", "🙂", "{json}", "[1,2]"]
+let words = [
+    "the", "batch", "model", "returned", "a", "summary", "of", "quarterly", "results", "with", "tables", "and",
+    "notes", "\\n", "\\\"quoted\\\"", "caf\\u00e9", "数据", "🙂", "{json}", "[1,2]",
+]
 
 func text(_ length: Int, _ random: inout SplitMix) -> String {
     var out = ""
@@ -40,7 +42,8 @@ func text(_ length: Int, _ random: inout SplitMix) -> String {
 func line(_ index: Int, _ random: inout SplitMix) -> String {
     let roll = random.next() % 100
     if roll < 5 {
-        return #"{"custom_id":"req-\#(index)","result":{"type":"errored","error":{"type":"error","error":{"type":"invalid_request_error","message":"\#(text(80, &random))"},"request_id":"req_011CSHoEeqs5C35K2UUqR7Fy"}}}"#
+        return
+            #"{"custom_id":"req-\#(index)","result":{"type":"errored","error":{"type":"error","error":{"type":"invalid_request_error","message":"\#(text(80, &random))"},"request_id":"req_011CSHoEeqs5C35K2UUqR7Fy"}}}"#
     }
     if roll < 7 { return #"{"custom_id":"req-\#(index)","result":{"type":"canceled"}}"# }
     if roll < 9 { return #"{"custom_id":"req-\#(index)","result":{"type":"expired"}}"# }
@@ -48,7 +51,8 @@ func line(_ index: Int, _ random: inout SplitMix) -> String {
     let body = text(long ? 600_000 : Int(700 + random.next() % 2000), &random)
     let model = ["claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001", "claude-opus-4-1-20250805"][Int(random.next() % 3)]
     let stop = ["end_turn", "end_turn", "end_turn", "max_tokens", "tool_use"][Int(random.next() % 5)]
-    return #"{"custom_id":"req-\#(index)","result":{"type":"succeeded","message":{"id":"msg_01\#(index)","type":"message","role":"assistant","model":"\#(model)","content":[{"type":"thinking","thinking":"\#(text(120, &random))","signature":"EqQBCkYIBxgCKkBAxw"},{"type":"text","text":"\#(body)"}],"stop_reason":"\#(stop)","stop_sequence":null,"usage":{"input_tokens":\#(random.next() % 5000),"cache_creation_input_tokens":\#(random.next() % 300),"cache_read_input_tokens":\#(random.next() % 2000),"cache_creation":{"ephemeral_5m_input_tokens":\#(random.next() % 200),"ephemeral_1h_input_tokens":\#(random.next() % 100)},"output_tokens":\#(random.next() % 4000),"server_tool_use":{"web_search_requests":\#(random.next() % 3),"web_fetch_requests":0},"service_tier":"batch"}}}}"#
+    return
+        #"{"custom_id":"req-\#(index)","result":{"type":"succeeded","message":{"id":"msg_01\#(index)","type":"message","role":"assistant","model":"\#(model)","content":[{"type":"thinking","thinking":"\#(text(120, &random))","signature":"EqQBCkYIBxgCKkBAxw"},{"type":"text","text":"\#(body)"}],"stop_reason":"\#(stop)","stop_sequence":null,"usage":{"input_tokens":\#(random.next() % 5000),"cache_creation_input_tokens":\#(random.next() % 300),"cache_read_input_tokens":\#(random.next() % 2000),"cache_creation":{"ephemeral_5m_input_tokens":\#(random.next() % 200),"ephemeral_1h_input_tokens":\#(random.next() % 100)},"output_tokens":\#(random.next() % 4000),"server_tool_use":{"web_search_requests":\#(random.next() % 3),"web_fetch_requests":0},"service_tier":"batch"}}}}"#
 }
 
 func block(bytes target: Int, seed: UInt64) -> (bytes: [UInt8], lines: Int) {
@@ -134,7 +138,9 @@ func stream(gigabytes: Double) {
     let tally = stream.finish()
     let elapsed = (ContinuousClock.now - start).inSeconds
     precondition(tally.lines == lines && tally.malformedLines == 0, "scanner disagrees with the generator")
-    print("stream: \(String(format2: Double(total) / 1_073_741_824)) GiB, \(lines) lines in \(String(format2: elapsed)) s (\(String(format2: Double(total) / 1_048_576 / elapsed)) MiB/s)")
+    print(
+        "stream: \(String(format2: Double(total) / 1_073_741_824)) GiB, \(lines) lines in \(String(format2: elapsed)) s (\(String(format2: Double(total) / 1_048_576 / elapsed)) MiB/s)"
+    )
     // The blocks stay alive until here, so the difference is the scanner's and the tally's.
     withExtendedLifetime(blocks) {
         let rss = status("VmRSS")

@@ -51,10 +51,12 @@ struct APIKeySourceTests {
         #expect(source.readErrors == 0)
     }
 
-    @Test("A key file that cannot give a key at start throws, naming the file and the problem", arguments: [
-        (nil as String?, "cannot be read (no such file)"), ("", "is empty"), (" \n\t\n", "is empty"),
-        ("sk-ant-a\nsk-ant-b\n", "holds more than one line"),
-    ])
+    @Test(
+        "A key file that cannot give a key at start throws, naming the file and the problem",
+        arguments: [
+            (nil as String?, "cannot be read (no such file)"), ("", "is empty"), (" \n\t\n", "is empty"),
+            ("sk-ant-a\nsk-ant-b\n", "holds more than one line"),
+        ])
     func initialFailure(content: String?, problem: String) throws {
         let directory = try KeyDirectory()
         if let content { try directory.replace("key", with: content) }

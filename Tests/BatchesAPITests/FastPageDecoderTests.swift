@@ -40,38 +40,42 @@ struct FastPageDecoderTests {
         #expect(fastSeed?.data.first?.resultsURL?.hasSuffix("/results") == true)
     }
 
-    @Test("Edge cases of valid JSON decode the same both ways", arguments: [
-        #"{"data":[],"has_more":false,"first_id":null,"last_id":null}"#,
-        #"  {"has_more":false,"data":[ ] }  "#,
-        #"{"data":[{"id":"caf\u00e9 \"x\" \ud83d\ude00","processing_status":"ended","request_counts":{"processing":null,"succeeded":3}}],"has_more":false}"#,
-        #"{"data":[{"id":"a","processing_status":"weird","request_counts":{},"extra":{"deep":[1,-2.5e10,true,false,null,{"k":"v"}]}}],"has_more":false,"z":0}"#,
-        #"{"data":[{"id":"a","processing_status":"ended","request_counts":{"succeeded":-0},"created_at":"not a time","ended_at":"2024-02-30T00:00:00Z"}],"has_more":false}"#,
-        "{\n\t\"data\" : [ ] ,\r\n \"has_more\" : true , \"last_id\" : \"x\" }",
-        #"{"data":[{"id":"a","processing_status":"ended","request_counts":{},"results_url":"https:\/\/api.example\/v1\/messages\/batches\/a\/results"}],"has_more":false}"#,
-        #"{"data":[{"id":"a","processing_status":"ended","request_counts":{},"results_url":"/v1/messages/batches/a/results"}],"has_more":false}"#,
-    ])
+    @Test(
+        "Edge cases of valid JSON decode the same both ways",
+        arguments: [
+            #"{"data":[],"has_more":false,"first_id":null,"last_id":null}"#,
+            #"  {"has_more":false,"data":[ ] }  "#,
+            #"{"data":[{"id":"caf\u00e9 \"x\" \ud83d\ude00","processing_status":"ended","request_counts":{"processing":null,"succeeded":3}}],"has_more":false}"#,
+            #"{"data":[{"id":"a","processing_status":"weird","request_counts":{},"extra":{"deep":[1,-2.5e10,true,false,null,{"k":"v"}]}}],"has_more":false,"z":0}"#,
+            #"{"data":[{"id":"a","processing_status":"ended","request_counts":{"succeeded":-0},"created_at":"not a time","ended_at":"2024-02-30T00:00:00Z"}],"has_more":false}"#,
+            "{\n\t\"data\" : [ ] ,\r\n \"has_more\" : true , \"last_id\" : \"x\" }",
+            #"{"data":[{"id":"a","processing_status":"ended","request_counts":{},"results_url":"https:\/\/api.example\/v1\/messages\/batches\/a\/results"}],"has_more":false}"#,
+            #"{"data":[{"id":"a","processing_status":"ended","request_counts":{},"results_url":"/v1/messages/batches/a/results"}],"has_more":false}"#,
+        ])
     func edgeCases(text: String) {
         let (fast, general) = Self.agree(text)
         #expect(general != nil, "the general decoder must accept this")
         if let fast { #expect(fast == general) }
     }
 
-    @Test("Invalid or ill-typed pages are refused by the fast decoder too", arguments: [
-        #"{"data":[],"has_more":false"#,
-        #"{"data":[],"has_more":false} x"#,
-        #"{"data":"nope","has_more":false}"#,
-        #"{"data":[],"has_more":"yes"}"#,
-        #"{"data":[{"id":"a","processing_status":"ended","request_counts":{"succeeded":"3"}}],"has_more":false}"#,
-        #"{"data":[{"id":"a","processing_status":"ended"}],"has_more":false}"#,
-        #"{"data":[],"has_more":false,"first_id":7}"#,
-        #"{"data":[{"id":"a","processing_status":"ended","request_counts":{},"results_url":7}],"has_more":false}"#,
-        #"{"data":[],"has_more":nul}"#,
-        #"{"data":[],"has_more":false,"x":01}"#,
-        #"{"data":[],"has_more":false,"x":.5}"#,
-        #"{"data":[],"has_more":false,"x":"bad \x escape"}"#,
-        #"{"data":[],"has_more":false,"x":"lone \ud800 surrogate"}"#,
-        "{\"data\":[{\"id\":\"tab\there\",\"processing_status\":\"ended\",\"request_counts\":{}}],\"has_more\":false}",
-    ])
+    @Test(
+        "Invalid or ill-typed pages are refused by the fast decoder too",
+        arguments: [
+            #"{"data":[],"has_more":false"#,
+            #"{"data":[],"has_more":false} x"#,
+            #"{"data":"nope","has_more":false}"#,
+            #"{"data":[],"has_more":"yes"}"#,
+            #"{"data":[{"id":"a","processing_status":"ended","request_counts":{"succeeded":"3"}}],"has_more":false}"#,
+            #"{"data":[{"id":"a","processing_status":"ended"}],"has_more":false}"#,
+            #"{"data":[],"has_more":false,"first_id":7}"#,
+            #"{"data":[{"id":"a","processing_status":"ended","request_counts":{},"results_url":7}],"has_more":false}"#,
+            #"{"data":[],"has_more":nul}"#,
+            #"{"data":[],"has_more":false,"x":01}"#,
+            #"{"data":[],"has_more":false,"x":.5}"#,
+            #"{"data":[],"has_more":false,"x":"bad \x escape"}"#,
+            #"{"data":[],"has_more":false,"x":"lone \ud800 surrogate"}"#,
+            "{\"data\":[{\"id\":\"tab\there\",\"processing_status\":\"ended\",\"request_counts\":{}}],\"has_more\":false}",
+        ])
     func invalid(text: String) {
         #expect(FastPageDecoder.decode(Array(text.utf8)) == nil)
     }

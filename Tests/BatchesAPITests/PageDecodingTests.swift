@@ -61,8 +61,10 @@ struct PageDecodingTests {
             (#"{"data": [], "has_more": "yes"}"#, "has_more: expected Bool"),
             (#"{"data": []}"#, "has_more: missing"),
             (#"{"data": [{"id": "x", "processing_status": "ended"}], "has_more": false}"#, "data[0].request_counts: missing"),
-            (#"{"data": [{"id": "x", "processing_status": "ended", "request_counts": {"processing": "1"}}], "has_more": false}"#,
-             "data[0].request_counts.processing: expected Int"),
+            (
+                #"{"data": [{"id": "x", "processing_status": "ended", "request_counts": {"processing": "1"}}], "has_more": false}"#,
+                "data[0].request_counts.processing: expected Int"
+            ),
             (#"<html><body>502 Bad Gateway</body></html>"#, "not valid JSON"),
             (#"{"data": [{"id": "x", "processing_status": "ended", "request_co"#, "not valid JSON"),
         ]

@@ -55,7 +55,9 @@ func errorResponse(_ status: Int, type: String, headers: [(String, String)] = []
 
 @Suite("Paging through the list endpoint")
 struct PaginationTests {
-    static func client(_ http: ScriptedHTTP, maxPages: Int = 10, maxRetries: Int = 2, auth: AuthScheme = .xAPIKey, sleeps: SleepRecorder? = nil) -> BatchesClient {
+    static func client(_ http: ScriptedHTTP, maxPages: Int = 10, maxRetries: Int = 2, auth: AuthScheme = .xAPIKey, sleeps: SleepRecorder? = nil)
+        -> BatchesClient
+    {
         BatchesClient(
             configuration: .init(
                 baseURL: "http://127.0.0.1:1/",
@@ -74,14 +76,17 @@ struct PaginationTests {
 
     @Test("Follows after_id = last_id while has_more, and returns every batch in order")
     func followsCursor() async throws {
-        let http = ScriptedHTTP([jsonPage(ids: ["b5", "b4"], hasMore: true), jsonPage(ids: ["b3", "b2"], hasMore: true), jsonPage(ids: ["b1"], hasMore: false)])
+        let http = ScriptedHTTP([
+            jsonPage(ids: ["b5", "b4"], hasMore: true), jsonPage(ids: ["b3", "b2"], hasMore: true), jsonPage(ids: ["b1"], hasMore: false),
+        ])
         let batches = try await Self.client(http).listAll { _ in }
         #expect(batches.map { $0.id } == ["b5", "b4", "b3", "b2", "b1"])
-        #expect(http.requestedURLs == [
-            "http://127.0.0.1:1/v1/messages/batches?limit=2",
-            "http://127.0.0.1:1/v1/messages/batches?limit=2&after_id=b4",
-            "http://127.0.0.1:1/v1/messages/batches?limit=2&after_id=b2",
-        ])
+        #expect(
+            http.requestedURLs == [
+                "http://127.0.0.1:1/v1/messages/batches?limit=2",
+                "http://127.0.0.1:1/v1/messages/batches?limit=2&after_id=b4",
+                "http://127.0.0.1:1/v1/messages/batches?limit=2&after_id=b2",
+            ])
     }
 
     @Test("Sends the key, anthropic-version and no Authorization header by default; bearer when asked")
@@ -107,8 +112,10 @@ struct PaginationTests {
     func hasMoreWithoutData() async {
         await expectReason(.pagination, http: ScriptedHTTP([jsonPage(ids: [], hasMore: true)]))
         let noLastID: Result<HTTPResponse, CurlError> = .success(
-            HTTPResponse(status: 200, headers: [("content-type", "application/json")], body: Array(
-                #"{"data":[{"id":"x","processing_status":"ended","request_counts":{}}],"has_more":true,"first_id":"x","last_id":null}"#.utf8))
+            HTTPResponse(
+                status: 200, headers: [("content-type", "application/json")],
+                body: Array(
+                    #"{"data":[{"id":"x","processing_status":"ended","request_counts":{}}],"has_more":true,"first_id":"x","last_id":null}"#.utf8))
         )
         await expectReason(.pagination, http: ScriptedHTTP([noLastID]))
     }
@@ -132,12 +139,14 @@ struct PaginationTests {
         #expect(sleeps.recorded == [.seconds(1)])
     }
 
-    @Test("Errors are classified by reason and carry the API's type and request id", arguments: [
-        (401, "authentication_error", BatchesAPIError.Reason.auth),
-        (403, "permission_error", .auth),
-        (404, "not_found_error", .http4xx),
-        (400, "invalid_request_error", .http4xx),
-    ])
+    @Test(
+        "Errors are classified by reason and carry the API's type and request id",
+        arguments: [
+            (401, "authentication_error", BatchesAPIError.Reason.auth),
+            (403, "permission_error", .auth),
+            (404, "not_found_error", .http4xx),
+            (400, "invalid_request_error", .http4xx),
+        ])
     func classification(status: Int, type: String, reason: BatchesAPIError.Reason) async {
         let http = ScriptedHTTP([errorResponse(status, type: type)])
         do {
@@ -153,9 +162,11 @@ struct PaginationTests {
         #expect(http.requestedURLs.count == 1, "not retried")
     }
 
-    @Test("Retries run out into the last failure's reason", arguments: [
-        (429, "rate_limit_error", BatchesAPIError.Reason.rateLimited), (500, "api_error", .http5xx), (529, "overloaded_error", .http5xx),
-    ])
+    @Test(
+        "Retries run out into the last failure's reason",
+        arguments: [
+            (429, "rate_limit_error", BatchesAPIError.Reason.rateLimited), (500, "api_error", .http5xx), (529, "overloaded_error", .http5xx),
+        ])
     func retriesExhausted(status: Int, type: String, reason: BatchesAPIError.Reason) async {
         let http = ScriptedHTTP(Array(repeating: errorResponse(status, type: type), count: 5))
         await expectReason(reason, http: http, maxRetries: 2)
@@ -185,9 +196,11 @@ struct PaginationTests {
         await expectReason(.decode, http: ScriptedHTTP([plain]))
     }
 
-    @Test("Transport failures map to timeout and transport reasons", arguments: [
-        (CurlError.Kind.timeout, BatchesAPIError.Reason.timeout), (.transport, .transport), (.tls, .transport), (.bodyTooLarge, .decode),
-    ])
+    @Test(
+        "Transport failures map to timeout and transport reasons",
+        arguments: [
+            (CurlError.Kind.timeout, BatchesAPIError.Reason.timeout), (.transport, .transport), (.tls, .transport), (.bodyTooLarge, .decode),
+        ])
     func transport(kind: CurlError.Kind, reason: BatchesAPIError.Reason) async {
         let failure: Result<HTTPResponse, CurlError> = .failure(CurlError(kind: kind, code: 28, message: "boom"))
         await expectReason(reason, http: ScriptedHTTP(Array(repeating: failure, count: 3)), maxRetries: 2)

@@ -17,7 +17,10 @@ struct ResultsTallyTests {
     @Test("Tokens split into the five token types; a cache write without breakdown counts as 5-minute")
     func tokenTypes() {
         let tally = Self.tally([
-            Self.succeeded(usage: #""input_tokens":1,"output_tokens":2,"cache_read_input_tokens":3,"cache_creation_input_tokens":9,"cache_creation":{"ephemeral_5m_input_tokens":4,"ephemeral_1h_input_tokens":5}"#),
+            Self.succeeded(
+                usage:
+                    #""input_tokens":1,"output_tokens":2,"cache_read_input_tokens":3,"cache_creation_input_tokens":9,"cache_creation":{"ephemeral_5m_input_tokens":4,"ephemeral_1h_input_tokens":5}"#
+            ),
             Self.succeeded(usage: #""input_tokens":10,"cache_creation_input_tokens":6"#),
             Self.succeeded(usage: #""cache_creation_input_tokens":6,"cache_creation":null"#),
         ])

@@ -6,7 +6,10 @@ struct ResultsURLTests {
     @Test(
         "Only the API base URL's scheme, host and port are allowed; relative URLs resolve against it",
         arguments: [
-            ("https://api.anthropic.com/v1/messages/batches/b/results", "https://api.anthropic.com", ResultsURLPolicy.Resolution.allowed("https://api.anthropic.com/v1/messages/batches/b/results")),
+            (
+                "https://api.anthropic.com/v1/messages/batches/b/results", "https://api.anthropic.com",
+                ResultsURLPolicy.Resolution.allowed("https://api.anthropic.com/v1/messages/batches/b/results")
+            ),
             ("https://API.Anthropic.com:443/v1/x", "https://api.anthropic.com", .allowed("https://API.Anthropic.com:443/v1/x")),
             ("/v1/messages/batches/b/results", "https://api.anthropic.com/", .allowed("https://api.anthropic.com/v1/messages/batches/b/results")),
             ("/v1/x", "http://127.0.0.1:8080/prefix", .allowed("http://127.0.0.1:8080/v1/x")),

@@ -10,10 +10,12 @@ struct RetryPolicyTests {
         .response(status: status, headers: headers.map { (name: $0.0, value: $0.1) }, errorCode: errorCode)
     }
 
-    @Test("Statuses the SDKs retry are retried; client errors are not", arguments: [
-        (408, true), (409, true), (429, true), (500, true), (502, true), (503, true), (504, true), (529, true),
-        (400, false), (401, false), (403, false), (404, false), (413, false),
-    ])
+    @Test(
+        "Statuses the SDKs retry are retried; client errors are not",
+        arguments: [
+            (408, true), (409, true), (429, true), (500, true), (502, true), (503, true), (504, true), (529, true),
+            (400, false), (401, false), (403, false), (404, false), (413, false),
+        ])
     func statusRetryability(status: Int, retried: Bool) {
         let decision = policy.decide(retriesSoFar: 0, outcome: response(status), now: 0, jitter: 0.5)
         #expect((decision != .giveUp) == retried)
@@ -25,18 +27,22 @@ struct RetryPolicyTests {
         #expect((decision != .giveUp) == retried)
     }
 
-    @Test("Transport timeouts and drops are retried; TLS failures and cancellation are not", arguments: [
-        (CurlError.Kind.timeout, true), (.transport, true), (.tls, false), (.cancelled, false), (.bodyTooLarge, false),
-    ])
+    @Test(
+        "Transport timeouts and drops are retried; TLS failures and cancellation are not",
+        arguments: [
+            (CurlError.Kind.timeout, true), (.transport, true), (.tls, false), (.cancelled, false), (.bodyTooLarge, false),
+        ])
     func transportRetryability(kind: CurlError.Kind, retried: Bool) {
         let decision = policy.decide(retriesSoFar: 0, outcome: .transport(kind), now: 0, jitter: 0.5)
         #expect((decision != .giveUp) == retried)
     }
 
-    @Test("Backoff is full jitter over an exponential ceiling capped at maxDelay", arguments: [
-        (0, 1.0, Duration.milliseconds(500)), (1, 1.0, .seconds(1)), (2, 1.0, .seconds(2)), (3, 0.5, .seconds(2)),
-        (0, 0.0, .zero),
-    ])
+    @Test(
+        "Backoff is full jitter over an exponential ceiling capped at maxDelay",
+        arguments: [
+            (0, 1.0, Duration.milliseconds(500)), (1, 1.0, .seconds(1)), (2, 1.0, .seconds(2)), (3, 0.5, .seconds(2)),
+            (0, 0.0, .zero),
+        ])
     func backoff(retries: Int, jitter: Double, expected: Duration) {
         let decision = policy.decide(retriesSoFar: retries, outcome: response(503), now: 0, jitter: jitter)
         #expect(decision == .retry(after: expected))
@@ -54,13 +60,15 @@ struct RetryPolicyTests {
         #expect(RetryPolicy(maxRetries: 0).decide(retriesSoFar: 0, outcome: response(503), now: 0, jitter: 0.5) == .giveUp)
     }
 
-    @Test("Server hints win: retry-after-ms, then retry-after in seconds or as an HTTP date", arguments: [
-        ([("retry-after-ms", "1500")], Duration.milliseconds(1500)),
-        ([("retry-after", "2")], .seconds(2)),
-        ([("Retry-After", "0.25")], .milliseconds(250)),
-        ([("retry-after-ms", "100"), ("retry-after", "30")], .milliseconds(100)),
-        ([("retry-after", "Sun, 06 Nov 1994 08:49:40 GMT")], .seconds(3)),
-    ])
+    @Test(
+        "Server hints win: retry-after-ms, then retry-after in seconds or as an HTTP date",
+        arguments: [
+            ([("retry-after-ms", "1500")], Duration.milliseconds(1500)),
+            ([("retry-after", "2")], .seconds(2)),
+            ([("Retry-After", "0.25")], .milliseconds(250)),
+            ([("retry-after-ms", "100"), ("retry-after", "30")], .milliseconds(100)),
+            ([("retry-after", "Sun, 06 Nov 1994 08:49:40 GMT")], .seconds(3)),
+        ])
     func serverHints(headers: [(String, String)], expected: Duration) {
         // 784111777 is 1994-11-06T08:49:37Z.
         let decision = policy.decide(retriesSoFar: 0, outcome: response(429, headers), now: 784_111_777, jitter: 0.9)

@@ -30,7 +30,8 @@ struct PerBatchSelectionTests {
     func expiryKeepsTheSelection() {
         var ledger = BatchLedger()
         let context = LedgerContext(countEndedAfter: 0, now: 10_000, endedRetention: 3_600)
-        let listing = [batch("active", .inProgress, created: 9_900)]
+        let listing =
+            [batch("active", .inProgress, created: 9_900)]
             + (0..<30).map { batch("e\($0)", .ended, ended: 7_000 + Double($0) * 100) }.reversed()
         var builder = LedgerBuilder()
         builder.add(listing, comparingWith: ledger, context: context)

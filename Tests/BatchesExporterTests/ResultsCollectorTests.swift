@@ -124,7 +124,8 @@ struct ResultsCollectorTests {
             )
         }
         for index in 0..<errored {
-            lines.append(#"{"custom_id":"e\#(index)","result":{"type":"errored","error":{"type":"error","error":{"type":"overloaded_error","message":"secret"}}}}"#)
+            lines.append(
+                #"{"custom_id":"e\#(index)","result":{"type":"errored","error":{"type":"error","error":{"type":"overloaded_error","message":"secret"}}}}"#)
         }
         let text = lines.joined(separator: "\n") + (trailingNewline ? "\n" : "")
         return Array(text.utf8)
@@ -258,7 +259,9 @@ struct ResultsCollectorTests {
     @Test("A file that ends early without a transport error fails the count check and is retried")
     func shortFile() async throws {
         let harness = Self.start([
-            Self.url("b1"): [.respond(status: 200, body: Self.file(succeeded: 4)), .respond(status: 200, body: Self.file(succeeded: 5, trailingNewline: false))]
+            Self.url("b1"): [
+                .respond(status: 200, body: Self.file(succeeded: 4)), .respond(status: 200, body: Self.file(succeeded: 5, trailingNewline: false)),
+            ]
         ])
         harness.collector.enqueue(Self.ended("b1", succeeded: 5))
         try await Self.waitUntil("the batch is counted") { Self.outcome(harness.collector, "complete") == 1 }
@@ -270,7 +273,10 @@ struct ResultsCollectorTests {
     @Test("A 404 just after the end is retried after a back-off, then counted")
     func notFoundThenSuccess() async throws {
         let harness = Self.start([
-            Self.url("b1"): [.respond(status: 404, body: Array(#"{"type":"error","error":{"type":"not_found_error"}}"#.utf8)), .fail, .respond(status: 200, body: Self.file(succeeded: 2))]
+            Self.url("b1"): [
+                .respond(status: 404, body: Array(#"{"type":"error","error":{"type":"not_found_error"}}"#.utf8)), .fail,
+                .respond(status: 200, body: Self.file(succeeded: 2)),
+            ]
         ])
         let started = harness.clock.now()
         harness.collector.enqueue(Self.ended("b1", succeeded: 2))
@@ -396,7 +402,8 @@ struct ResultsCollectorTests {
             prefixes: ["m": PriceTable.Prices(input: 3, output: 15, cacheRead: 0.3, cacheWrite5m: 3.75, cacheWrite1h: 6)]
         )
         let other = Array(
-            #"{"custom_id":"x","result":{"type":"succeeded","message":{"model":"unknown-model","stop_reason":"end_turn","usage":{"input_tokens":7,"output_tokens":1}}}}"#.utf8
+            #"{"custom_id":"x","result":{"type":"succeeded","message":{"model":"unknown-model","stop_reason":"end_turn","usage":{"input_tokens":7,"output_tokens":1}}}}"#
+                .utf8
         )
         let harness = Self.start(
             [Self.url("b1"): [.respond(status: 200, body: Self.file(succeeded: 2))], Self.url("b2"): [.respond(status: 200, body: other)]],

@@ -84,7 +84,9 @@ struct ResultsPricesTests {
         let path = root.appendingPathComponent("deploy/examples/prices.yml").path
         let table = try PriceTable.parse(try String(contentsOfFile: path, encoding: .utf8), file: path)
         #expect(table.batchDiscount == 0.5)
-        for model in ["claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001", "claude-opus-4-1-20250805", "claude-opus-4-5-20251101", "claude-3-5-haiku-20241022"] {
+        for model in [
+            "claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001", "claude-opus-4-1-20250805", "claude-opus-4-5-20251101", "claude-3-5-haiku-20241022",
+        ] {
             #expect(table.prices(for: model) != nil, "\(model) has no price")
         }
         #expect(table.prices(for: "claude-opus-4-1-20250805")?.output == 75)

@@ -35,7 +35,9 @@ struct SimulatedPages {
 
     /// A full read folded into `ledger` (as the first poll and every resync do).
     @discardableResult
-    mutating func fullRead(into ledger: inout BatchLedger, limit: Int, context: LedgerContext) throws -> (newlyEnded: [MessageBatch], corrections: [LedgerCorrection: Int]) {
+    mutating func fullRead(into ledger: inout BatchLedger, limit: Int, context: LedgerContext) throws -> (
+        newlyEnded: [MessageBatch], corrections: [LedgerCorrection: Int]
+    ) {
         var builder = LedgerBuilder()
         var cursor: String?
         while true {

@@ -4,11 +4,11 @@ import Logging
 import Testing
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Musl)
-    import Musl
+import Musl
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// A deliberately small blocking HTTP/1.1 client on one TCP connection: it shows exactly what

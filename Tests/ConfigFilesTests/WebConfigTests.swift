@@ -28,16 +28,18 @@ struct WebConfigTests {
         #expect(config.basicAuthUsers.count == 1)
     }
 
-    @Test("Mistakes are refused with the file, the line and what is wrong", arguments: [
-        ("tls_server_config:\n  cert_file: a\n  key_file: b\n  cert_flie: c\n", 4, "unknown key \"cert_flie\""),
-        ("tls_server_config:\n  key_file: b\n", 2, "tls_server_config.cert_file is required"),  // the mapping that lacks it
-        ("tls_server_config:\n  cert_file: a\n  key_file: b\n  min_version: SSL3\n", 4, "min_version must be TLS12 or TLS13"),
-        ("basic_auth_users:\n  alice: plaintext\n", 2, "must be a bcrypt hash"),
-        ("basic_auth_users: [alice]\n", 1, "must be a mapping"),
-        ("tls_server_config: {cert_file: a, key_file: b\n", nil, "not valid YAML"),
-        ("http_server_config:\n  headers:\n    X-Frame-Options: deny\n", 2, "unknown key \"headers\""),
-        ("", nil, "empty"),
-    ] as [(String, Int?, String)])
+    @Test(
+        "Mistakes are refused with the file, the line and what is wrong",
+        arguments: [
+            ("tls_server_config:\n  cert_file: a\n  key_file: b\n  cert_flie: c\n", 4, "unknown key \"cert_flie\""),
+            ("tls_server_config:\n  key_file: b\n", 2, "tls_server_config.cert_file is required"),  // the mapping that lacks it
+            ("tls_server_config:\n  cert_file: a\n  key_file: b\n  min_version: SSL3\n", 4, "min_version must be TLS12 or TLS13"),
+            ("basic_auth_users:\n  alice: plaintext\n", 2, "must be a bcrypt hash"),
+            ("basic_auth_users: [alice]\n", 1, "must be a mapping"),
+            ("tls_server_config: {cert_file: a, key_file: b\n", nil, "not valid YAML"),
+            ("http_server_config:\n  headers:\n    X-Frame-Options: deny\n", 2, "unknown key \"headers\""),
+            ("", nil, "empty"),
+        ] as [(String, Int?, String)])
     func mistakes(text: String, line: Int?, problem: String) {
         do {
             _ = try WebConfig.parse(text, file: "web.yml")

@@ -41,7 +41,8 @@ struct ScriptedResponder: HTTPResponder {
 @Suite("libcurl client over loopback", .serialized)
 struct CurlClientTests {
     static func withServer(_ body: (Int) async throws -> Void) async throws {
-        let server = HTTPServer(configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0), responder: ScriptedResponder(), logger: Logger(label: "test"))
+        let server = HTTPServer(
+            configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0), responder: ScriptedResponder(), logger: Logger(label: "test"))
         let port = try await server.start()
         do {
             try await body(port)
@@ -60,7 +61,8 @@ struct CurlClientTests {
     func basicGet() async throws {
         try await Self.withServer { port in
             let client = try Self.client()
-            let response = try await client.get(url: "http://127.0.0.1:\(port)/echo-headers", headers: [("x-api-key", "k1"), ("anthropic-version", "2023-06-01")])
+            let response = try await client.get(
+                url: "http://127.0.0.1:\(port)/echo-headers", headers: [("x-api-key", "k1"), ("anthropic-version", "2023-06-01")])
             #expect(response.status == 200)
             #expect(response.headers.filter { $0.name == "x-multi" }.map(\.value) == ["one", "two"])
             #expect(response.header("X-MULTI") == "one")

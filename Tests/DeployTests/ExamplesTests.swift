@@ -300,8 +300,10 @@ struct ExamplesTests {
         func status(_ extra: [String]) throws -> String {
             let result = try runTool(
                 curl,
-                ["--silent", "--show-error", "--max-time", "10", "--cacert", cert.path, "--output", "/dev/null",
-                 "--write-out", "%{http_code}"] + extra + [url],
+                [
+                    "--silent", "--show-error", "--max-time", "10", "--cacert", cert.path, "--output", "/dev/null",
+                    "--write-out", "%{http_code}",
+                ] + extra + [url],
                 scratch: scratch
             )
             return result.output.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -25,8 +25,9 @@ private func read(_ relativePath: String) throws -> String {
 /// Runs a tool from PATH to completion; its status and combined output.
 private func run(_ tool: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
     let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-    guard let executable = path.split(separator: ":").map({ URL(fileURLWithPath: String($0)).appendingPathComponent(tool) })
-        .first(where: { FileManager.default.isExecutableFile(atPath: $0.path) })
+    guard
+        let executable = path.split(separator: ":").map({ URL(fileURLWithPath: String($0)).appendingPathComponent(tool) })
+            .first(where: { FileManager.default.isExecutableFile(atPath: $0.path) })
     else { throw LayoutFailure("\(tool) is not installed (not found on PATH)") }
     let output = FileManager.default.temporaryDirectory.appendingPathComponent("sharded-\(UUID().uuidString).out")
     try Data().write(to: output)
@@ -129,11 +130,12 @@ struct ShardedLayoutTests {
 
         let binary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
             .appendingPathComponent("anthropic-batches-exporter")
-        let args = listItems(under: "args", in: statefulSet).map { argument -> String in
-            if argument.hasPrefix("--config.file=") { return "--config.file=\(configPath)" }
-            if argument.hasPrefix("--web.listen-address=") { return "--web.listen-address=127.0.0.1:0" }
-            return argument
-        } + ["--api-base-url", "http://127.0.0.1:1"]
+        let args =
+            listItems(under: "args", in: statefulSet).map { argument -> String in
+                if argument.hasPrefix("--config.file=") { return "--config.file=\(configPath)" }
+                if argument.hasPrefix("--web.listen-address=") { return "--web.listen-address=127.0.0.1:0" }
+                return argument
+            } + ["--api-base-url", "http://127.0.0.1:1"]
 
         var polled: [[String]] = []
         for ordinal in 0...replicas {

@@ -62,7 +62,8 @@ struct ExporterEndToEndTests {
 
         let compressed = try RawHTTP.request(port: exporter.port, path: "/metrics", headers: [("Accept-Encoding", "gzip")])
         #expect(compressed.header("Content-Encoding") == "gzip")
-        let inflated = try runTool("python3", ["-c", "import gzip,sys; sys.stdout.buffer.write(gzip.decompress(sys.stdin.buffer.read()))"], input: compressed.body)
+        let inflated = try runTool(
+            "python3", ["-c", "import gzip,sys; sys.stdout.buffer.write(gzip.decompress(sys.stdin.buffer.read()))"], input: compressed.body)
         #expect(inflated.status == 0)
         let text = String(decoding: inflated.stdout, as: UTF8.self)
         #expect(text.contains(#"anthropic_message_batches{workspace="default",processing_status="in_progress"} 12"#))
@@ -140,20 +141,22 @@ struct ExporterEndToEndTests {
 
 @Suite("Command line")
 struct CommandLineTests {
-    @Test("A bad flag or value exits 2 with one line that says what is wrong", arguments: [
-        (["--bogus"], "Unknown option '--bogus'"),
-        (["--poll-interval", "soon"], "--poll-interval"),
-        (["--web.listen-address", "nowhere"], "--web.listen-address"),
-        (["--api.page-size", "0"], "--api.page-size"),
-        (["--log.level", "loud"], "--log.level"),
-        (["--log.format", "xml"], "--log.format"),
-        (["--api-base-url", "ftp://x"], "--api-base-url"),
-        (["--api-key-file", "/nonexistent/key"], "--api-key-file"),
-        (["--results.max-attempts", "0"], "--results.max-attempts"),
-        (["--results.retry-backoff", "later"], "--results.retry-backoff"),
-        (["--results.concurrency", "0"], "--results.concurrency"),
-        (["--results.prices-file", "/nonexistent/prices.yml"], "--results.prices-file"),
-    ])
+    @Test(
+        "A bad flag or value exits 2 with one line that says what is wrong",
+        arguments: [
+            (["--bogus"], "Unknown option '--bogus'"),
+            (["--poll-interval", "soon"], "--poll-interval"),
+            (["--web.listen-address", "nowhere"], "--web.listen-address"),
+            (["--api.page-size", "0"], "--api.page-size"),
+            (["--log.level", "loud"], "--log.level"),
+            (["--log.format", "xml"], "--log.format"),
+            (["--api-base-url", "ftp://x"], "--api-base-url"),
+            (["--api-key-file", "/nonexistent/key"], "--api-key-file"),
+            (["--results.max-attempts", "0"], "--results.max-attempts"),
+            (["--results.retry-backoff", "later"], "--results.retry-backoff"),
+            (["--results.concurrency", "0"], "--results.concurrency"),
+            (["--results.prices-file", "/nonexistent/prices.yml"], "--results.prices-file"),
+        ])
     func badFlags(arguments: [String], message: String) async throws {
         let process = try ChildProcess(Binaries.exporter, arguments: arguments, environment: ["ANTHROPIC_API_KEY": "sk-ant-x"])
         #expect(try await process.waitForExit() == 2)

@@ -113,9 +113,10 @@ struct LifecycleTests {
             .map { (id: $0["id"] as? String ?? "", created: formatter.date(from: $0["created_at"] as? String ?? "")?.timeIntervalSince1970 ?? 0) }
         #expect(active.count == 10)
         let newestFour = Set(active.sorted { ($0.created, $0.id) > ($1.created, $1.id) }.prefix(4).map(\.id))
-        let exposed = Set(scrape.family("anthropic_message_batch_info").keys.compactMap { key in
-            key.split(separator: "batch_id=\"").last?.split(separator: "\"").first.map(String.init)
-        })
+        let exposed = Set(
+            scrape.family("anthropic_message_batch_info").keys.compactMap { key in
+                key.split(separator: "batch_id=\"").last?.split(separator: "\"").first.map(String.init)
+            })
         #expect(exposed == newestFour)
         #expect(scrape[#"anthropic_batches_exporter_batch_metrics_dropped{workspace="default"}"#] == 6)
         let oldest = try #require(active.map(\.created).min())

@@ -56,7 +56,8 @@ struct ListenerHardeningTests {
     /// families from the start, the middle and the end of the exposition.
     static func expectCompleteScrape(_ response: RawHTTPResponse, _ context: String, sourceLocation: SourceLocation = #_sourceLocation) {
         #expect(response.status == 200, "\(context): status \(response.status)", sourceLocation: sourceLocation)
-        #expect(response.body.count == Int(response.header("Content-Length") ?? "-1"), "\(context): body shorter than announced", sourceLocation: sourceLocation)
+        #expect(
+            response.body.count == Int(response.header("Content-Length") ?? "-1"), "\(context): body shorter than announced", sourceLocation: sourceLocation)
         let text = response.text
         for family in ["anthropic_message_batches{", "anthropic_batches_exporter_build_info{", "process_resident_memory_bytes "] {
             #expect(text.contains(family), "\(context): \(family) missing", sourceLocation: sourceLocation)
@@ -75,7 +76,10 @@ struct ListenerHardeningTests {
 
         let cases: [(name: String, bytes: String, status: Int)] = [
             ("a 20 KiB header value", "GET /metrics HTTP/1.1\r\n\(host)X-Big: \(String(repeating: "b", count: 20 * 1024))\r\n\r\n", 431),
-            ("many headers adding up to over 16 KiB", "GET /metrics HTTP/1.1\r\n\(host)" + (0..<40).map { "X-Pad-\($0): \(String(repeating: "p", count: 500))\r\n" }.joined() + "\r\n", 431),
+            (
+                "many headers adding up to over 16 KiB",
+                "GET /metrics HTTP/1.1\r\n\(host)" + (0..<40).map { "X-Pad-\($0): \(String(repeating: "p", count: 500))\r\n" }.joined() + "\r\n", 431
+            ),
             ("garbage bytes", "\u{0}\u{1}GARBAGE\r\n\r\n", 400),
             ("a Content-Length body", "GET /metrics HTTP/1.1\r\n\(host)Content-Length: 10\r\n\r\n0123456789", 413),
             ("a chunked body", "GET /metrics HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 413),
@@ -264,14 +268,19 @@ struct ListenerHardeningTests {
         #expect(text.components(separatedBy: "# EOF").count == 2, "\(context): # EOF more than once", sourceLocation: sourceLocation)
         let lines = text.split(separator: "\n").map(String.init)
         #expect(lines.contains("# TYPE anthropic_batches_exporter_api_requests counter"), "\(context): counter TYPE line", sourceLocation: sourceLocation)
-        #expect(!lines.contains { $0.hasPrefix("# TYPE anthropic_batches_exporter_api_requests_total") }, "\(context): counter TYPE named with _total", sourceLocation: sourceLocation)
+        #expect(
+            !lines.contains { $0.hasPrefix("# TYPE anthropic_batches_exporter_api_requests_total") }, "\(context): counter TYPE named with _total",
+            sourceLocation: sourceLocation)
         #expect(
             lines.contains { $0.hasPrefix(#"anthropic_batches_exporter_api_requests_total{workspace="default",code="200""#) },
             "\(context): counter samples without _total", sourceLocation: sourceLocation
         )
-        #expect(!lines.contains { $0.hasPrefix("anthropic_batches_exporter_api_requests{") }, "\(context): a counter sample without _total", sourceLocation: sourceLocation)
+        #expect(
+            !lines.contains { $0.hasPrefix("anthropic_batches_exporter_api_requests{") }, "\(context): a counter sample without _total",
+            sourceLocation: sourceLocation)
         #expect(lines.contains("# TYPE anthropic_message_batch info"), "\(context): info TYPE line", sourceLocation: sourceLocation)
-        #expect(lines.contains { $0.hasPrefix("anthropic_message_batch_info{") && $0.hasSuffix(" 1") }, "\(context): info samples", sourceLocation: sourceLocation)
+        #expect(
+            lines.contains { $0.hasPrefix("anthropic_message_batch_info{") && $0.hasSuffix(" 1") }, "\(context): info samples", sourceLocation: sourceLocation)
     }
 
     @Test("Prometheus 3's Accept header gets OpenMetrics 1.0.0 that the reference parser accepts, plain and gzip; no Accept gets promtool-clean 0.0.4")
@@ -293,7 +302,8 @@ struct ListenerHardeningTests {
         #expect(compressed.status == 200)
         #expect(compressed.header("Content-Type") == Self.openMetricsContentType)
         #expect(compressed.header("Content-Encoding") == "gzip")
-        let inflated = try runTool("python3", ["-c", "import gzip,sys; sys.stdout.buffer.write(gzip.decompress(sys.stdin.buffer.read()))"], input: compressed.body)
+        let inflated = try runTool(
+            "python3", ["-c", "import gzip,sys; sys.stdout.buffer.write(gzip.decompress(sys.stdin.buffer.read()))"], input: compressed.body)
         #expect(inflated.status == 0, "python3 gzip could not decompress the body: \(inflated.output)")
         Self.expectOpenMetricsShape(String(decoding: inflated.stdout, as: UTF8.self), "gzip OpenMetrics")
         let parsedGzip = try runTool("python3", ["-c", Self.openMetricsParser], input: inflated.stdout)

@@ -109,14 +109,16 @@ struct MultiWorkspaceTests {
         #expect(!exporter.process.stderr.contains(main.apiKey) && !exporter.process.stderr.contains("sk-ant-not-the-key"))
     }
 
-    @Test("A bad config is refused at start with exit 2, the file, the line and the problem", arguments: [
-        ("workspaces:\n  - name: a\n    api_key_env: K\n    poll_intervall: 5s\n", "exporter.yml:4: workspace: unknown key \"poll_intervall\""),
-        ("workspaces:\n  - name: a\n    api_key_file: /nonexistent/key\n", "exporter.yml:3: workspace \"a\": api_key_file /nonexistent/key cannot be read"),
-        ("workspaces:\n  - name: a\n    api_key_env: K\n    poll_interval: soon\n", "exporter.yml:4: workspace \"a\": poll_interval: invalid duration"),
-        ("workspaces:\n  - name: a\n    api_key_env: K\n  - name: a\n    api_key_env: K\n", "exporter.yml:4: workspace \"a\" is listed twice"),
-        ("workspaces:\n  - name: a\n", "exporter.yml:2: workspace \"a\": api_key_file or api_key_env is required"),
-        ("workspaces: []\n", "workspaces must be a non-empty list"),
-    ])
+    @Test(
+        "A bad config is refused at start with exit 2, the file, the line and the problem",
+        arguments: [
+            ("workspaces:\n  - name: a\n    api_key_env: K\n    poll_intervall: 5s\n", "exporter.yml:4: workspace: unknown key \"poll_intervall\""),
+            ("workspaces:\n  - name: a\n    api_key_file: /nonexistent/key\n", "exporter.yml:3: workspace \"a\": api_key_file /nonexistent/key cannot be read"),
+            ("workspaces:\n  - name: a\n    api_key_env: K\n    poll_interval: soon\n", "exporter.yml:4: workspace \"a\": poll_interval: invalid duration"),
+            ("workspaces:\n  - name: a\n    api_key_env: K\n  - name: a\n    api_key_env: K\n", "exporter.yml:4: workspace \"a\" is listed twice"),
+            ("workspaces:\n  - name: a\n", "exporter.yml:2: workspace \"a\": api_key_file or api_key_env is required"),
+            ("workspaces: []\n", "workspaces must be a non-empty list"),
+        ])
     func badConfig(text: String, message: String) async throws {
         let directory = try ConfigDirectory()
         let config = try directory.write("exporter.yml", text)

@@ -33,7 +33,9 @@ struct PrometheusLayoutTests {
         return String(decoding: result.stdout, as: UTF8.self)
     }
 
-    @Test("Three workspaces from --config.file: Prometheus scrapes OpenMetrics + gzip assembled from cached pieces, stores every workspace, and counts every sample")
+    @Test(
+        "Three workspaces from --config.file: Prometheus scrapes OpenMetrics + gzip assembled from cached pieces, stores every workspace, and counts every sample"
+    )
     func threeWorkspacesScrapedByPrometheus() async throws {
         try PrometheusServer.requireBinary()
         let simulators = [

@@ -77,21 +77,23 @@ struct ResilienceTests {
         #expect(!exporter.process.stderr.contains(simulator.apiKey), "the key must never be logged")
     }
 
-    @Test("Each kind of bad answer fails the poll with its reason and nothing crashes", arguments: [
-        ("kind=html&status=502", "http_5xx"),
-        ("kind=garbage", "decode"),
-        ("kind=wrong_types", "decode"),
-        ("kind=wrong_content_type", "decode"),
-        ("kind=truncated", "transport"),
-        ("kind=close", "transport"),
-        ("kind=hang", "timeout"),
-        ("kind=endless_cursor", "pagination"),
-        ("kind=spend_cap", "rate_limited"),
-        ("kind=status&status=429", "rate_limited"),
-        ("kind=status&status=401", "auth"),
-        ("kind=status&status=403", "auth"),
-        ("kind=status&status=404", "http_4xx"),
-    ])
+    @Test(
+        "Each kind of bad answer fails the poll with its reason and nothing crashes",
+        arguments: [
+            ("kind=html&status=502", "http_5xx"),
+            ("kind=garbage", "decode"),
+            ("kind=wrong_types", "decode"),
+            ("kind=wrong_content_type", "decode"),
+            ("kind=truncated", "transport"),
+            ("kind=close", "transport"),
+            ("kind=hang", "timeout"),
+            ("kind=endless_cursor", "pagination"),
+            ("kind=spend_cap", "rate_limited"),
+            ("kind=status&status=429", "rate_limited"),
+            ("kind=status&status=401", "auth"),
+            ("kind=status&status=403", "auth"),
+            ("kind=status&status=404", "http_4xx"),
+        ])
     func badAnswers(fault: String, reason: String) async throws {
         let simulator = try await SimulatorProcess(batches: 20, active: 2)
         try simulator.enqueueFault(fault + "&count=100000")

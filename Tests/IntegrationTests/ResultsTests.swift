@@ -117,12 +117,24 @@ struct ResultsTests {
     /// both sides: the exporter renders no series before the first occurrence).
     static func expectCounters(_ scrape: Scrape, equal truth: Truth, workspace: String = "default", sourceLocation: SourceLocation = #_sourceLocation) {
         func nonZero(_ values: [String: Double]) -> [String: Double] { values.filter { $0.value != 0 } }
-        #expect(nonZero(values(scrape, "anthropic_message_batches_result_requests_total", workspace: workspace, by: ["result"])) == nonZero(truth.lines), sourceLocation: sourceLocation)
-        #expect(nonZero(values(scrape, "anthropic_message_batches_errored_requests_total", workspace: workspace, by: ["error_type"])) == nonZero(truth.erroredByType), sourceLocation: sourceLocation)
-        #expect(nonZero(values(scrape, "anthropic_message_batches_tokens_total", workspace: workspace, by: ["model", "token_type"])) == nonZero(truth.tokens), sourceLocation: sourceLocation)
-        #expect(nonZero(values(scrape, "anthropic_message_batches_stop_reasons_total", workspace: workspace, by: ["model", "stop_reason"])) == nonZero(truth.stopReasons), sourceLocation: sourceLocation)
-        #expect(nonZero(values(scrape, "anthropic_message_batches_web_search_requests_total", workspace: workspace, by: ["model"])) == nonZero(truth.webSearch), sourceLocation: sourceLocation)
-        #expect(nonZero(values(scrape, "anthropic_message_batches_unpriced_tokens_total", workspace: workspace, by: ["model"])) == nonZero(truth.unpriced), sourceLocation: sourceLocation)
+        #expect(
+            nonZero(values(scrape, "anthropic_message_batches_result_requests_total", workspace: workspace, by: ["result"])) == nonZero(truth.lines),
+            sourceLocation: sourceLocation)
+        #expect(
+            nonZero(values(scrape, "anthropic_message_batches_errored_requests_total", workspace: workspace, by: ["error_type"]))
+                == nonZero(truth.erroredByType), sourceLocation: sourceLocation)
+        #expect(
+            nonZero(values(scrape, "anthropic_message_batches_tokens_total", workspace: workspace, by: ["model", "token_type"])) == nonZero(truth.tokens),
+            sourceLocation: sourceLocation)
+        #expect(
+            nonZero(values(scrape, "anthropic_message_batches_stop_reasons_total", workspace: workspace, by: ["model", "stop_reason"]))
+                == nonZero(truth.stopReasons), sourceLocation: sourceLocation)
+        #expect(
+            nonZero(values(scrape, "anthropic_message_batches_web_search_requests_total", workspace: workspace, by: ["model"])) == nonZero(truth.webSearch),
+            sourceLocation: sourceLocation)
+        #expect(
+            nonZero(values(scrape, "anthropic_message_batches_unpriced_tokens_total", workspace: workspace, by: ["model"])) == nonZero(truth.unpriced),
+            sourceLocation: sourceLocation)
         let cost = values(scrape, "anthropic_message_batches_estimated_cost_usd_total", workspace: workspace, by: ["model"])
         #expect(Set(nonZero(cost).keys) == Set(nonZero(truth.cost).keys), sourceLocation: sourceLocation)
         for (model, expected) in truth.cost {
@@ -211,7 +223,8 @@ struct ResultsTests {
         }
         let pollsBefore = Self.values(try exporter.scrape(), "anthropic_batches_exporter_poll_duration_seconds_count", workspace: "main", by: [])[""] ?? 0
         try await eventually("three polls after the reload") {
-            (Self.values(try exporter.scrape(), "anthropic_batches_exporter_poll_duration_seconds_count", workspace: "main", by: [])[""] ?? 0) >= pollsBefore + 3
+            (Self.values(try exporter.scrape(), "anthropic_batches_exporter_poll_duration_seconds_count", workspace: "main", by: [])[""] ?? 0) >= pollsBefore
+                + 3
         }
         let after = try exporter.scrape()
         Self.expectCounters(after, equal: truth, workspace: "main")
@@ -289,7 +302,7 @@ struct ResultsTests {
         #expect(Self.outcome(scrape, "failed") == 0)
         #expect(try Self.resultsRequests(simulator) == [ids[0]: 3])
         Self.expectCounters(scrape, equal: try Self.truth(simulator))
-        #expect(Self.values(scrape, "anthropic_message_batches_result_requests_total", workspace: "default", by: ["result"]) ["succeeded"] == 200)
+        #expect(Self.values(scrape, "anthropic_message_batches_result_requests_total", workspace: "default", by: ["result"])["succeeded"] == 200)
         #expect(scrape[#"anthropic_batches_exporter_results_waiting_batches{workspace="default"}"#] == 0)
         // More than one attempt's bytes were read: the cut one's count too.
         #expect((scrape[#"anthropic_batches_exporter_results_bytes_total{workspace="default"}"#] ?? 0) > 4096)
@@ -320,7 +333,10 @@ struct ResultsTests {
         #expect(try elsewhere.requestLog().isEmpty)
         #expect(try Self.resultsRequests(simulator)[ids[0]] == nil && Self.resultsRequests(simulator)[ids[1]] == nil)
         // Only the small batch's lines are counted.
-        #expect(Self.values(scrape, "anthropic_message_batches_result_requests_total", workspace: "default", by: ["result"]).filter { $0.value != 0 } == ["succeeded": 20])
+        #expect(
+            Self.values(scrape, "anthropic_message_batches_result_requests_total", workspace: "default", by: ["result"]).filter { $0.value != 0 } == [
+                "succeeded": 20
+            ])
         Self.expectCounters(scrape, equal: try Self.truth(simulator, batch: ids[3]))
         let warnings = exporter.process.stderr.split(separator: "\n").filter { $0.contains("host other than the API's") }
         #expect(warnings.count == 1, "warned once, not per batch: \(warnings)")

@@ -64,13 +64,17 @@ struct SecureListenerTests {
     @Test("RequireAndVerifyClientCert: a client certificate from the configured CA is required")
     func clientCertificates() async throws {
         let materials = try Materials(
-            webConfig: "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.pem\n"
+            webConfig:
+                "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.pem\n"
         )
         let path = { (name: String) in materials.directory.appendingPathComponent(name).path }
         for step in [
             ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test-ca", "-keyout", path("ca.key"), "-out", path("ca.pem")],
             ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=prometheus", "-keyout", path("client.key"), "-out", path("client.csr")],
-            ["x509", "-req", "-in", path("client.csr"), "-CA", path("ca.pem"), "-CAkey", path("ca.key"), "-CAcreateserial", "-days", "1", "-out", path("client.pem")],
+            [
+                "x509", "-req", "-in", path("client.csr"), "-CA", path("ca.pem"), "-CAkey", path("ca.key"), "-CAcreateserial", "-days", "1", "-out",
+                path("client.pem"),
+            ],
         ] {
             let result = try runTool("openssl", step, input: [])
             guard result.status == 0 else { throw TestFailure("openssl \(step[0]) failed: \(result.output)") }
@@ -81,7 +85,8 @@ struct SecureListenerTests {
         let url = "https://127.0.0.1:\(exporter.port)/metrics"
         #expect(try Self.status(url, cacert: materials.certPath) == 0, "no client certificate: no HTTP answer")
         let withCertificate = try runTool(
-            "curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", materials.certPath, "--cert", path("client.pem"), "--key", path("client.key"), url],
+            "curl",
+            ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", materials.certPath, "--cert", path("client.pem"), "--key", path("client.key"), url],
             input: []
         )
         #expect(String(decoding: withCertificate.stdout, as: UTF8.self) == "200")
@@ -99,7 +104,8 @@ struct SecureListenerTests {
     @Test("A certificate that cannot be loaded stops the start with exit 2, naming the file")
     func missingCertificate() async throws {
         let materials = try Materials(webConfig: "tls_server_config:\n  cert_file: nowhere.pem\n  key_file: key.pem\n")
-        let process = try ChildProcess(Binaries.exporter, arguments: ["--demo", "--web.listen-address", "127.0.0.1:0", "--web.config.file", materials.configPath])
+        let process = try ChildProcess(
+            Binaries.exporter, arguments: ["--demo", "--web.listen-address", "127.0.0.1:0", "--web.config.file", materials.configPath])
         #expect(try await process.waitForExit() == 2)
         #expect(process.stderr.split(separator: "\n").count == 1)
         #expect(process.stderr.contains("nowhere.pem"), "\(process.stderr)")

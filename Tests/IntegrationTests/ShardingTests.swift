@@ -94,13 +94,15 @@ struct ShardingTests {
         }
     }
 
-    @Test("Bad shard flags stop the start with exit 2 and one line", arguments: [
-        (["--shard.count", "0"], [:], "--shard.count must be at least 1"),
-        (["--shard.index", "3", "--shard.count", "3"], [:], "--shard.index must be between 0 and --shard.count - 1 = 2 (got 3)"),
-        (["--shard.from-pod-name", "--shard.index", "1", "--shard.count", "3"], [:], "cannot be combined"),
-        (["--shard.from-pod-name", "--shard.count", "3"], ["POD_NAME": "exporter"], "POD_NAME \"exporter\" does not end in -<ordinal>"),
-        (["--shard.from-pod-name", "--shard.count", "3"], ["POD_NAME": "exporter-5"], "(got 5) (the ordinal from --shard.from-pod-name)"),
-    ] as [([String], [String: String], String)])
+    @Test(
+        "Bad shard flags stop the start with exit 2 and one line",
+        arguments: [
+            (["--shard.count", "0"], [:], "--shard.count must be at least 1"),
+            (["--shard.index", "3", "--shard.count", "3"], [:], "--shard.index must be between 0 and --shard.count - 1 = 2 (got 3)"),
+            (["--shard.from-pod-name", "--shard.index", "1", "--shard.count", "3"], [:], "cannot be combined"),
+            (["--shard.from-pod-name", "--shard.count", "3"], ["POD_NAME": "exporter"], "POD_NAME \"exporter\" does not end in -<ordinal>"),
+            (["--shard.from-pod-name", "--shard.count", "3"], ["POD_NAME": "exporter-5"], "(got 5) (the ordinal from --shard.from-pod-name)"),
+        ] as [([String], [String: String], String)])
     func badFlags(arguments: [String], environment: [String: String], message: String) async throws {
         let directory = try MultiWorkspaceTests.ConfigDirectory()
         let config = try directory.write("exporter.yml", "workspaces:\n  - name: a\n    api_key_env: K\n")

@@ -26,14 +26,16 @@ struct BasicAuthTests {
         #expect(!verifier.verify(password: "secret", hash: "not-a-hash"))
     }
 
-    @Test("Right credentials pass; wrong, unknown, malformed or missing ones get 401 with WWW-Authenticate", arguments: [
-        ("Basic YWxpY2U6c2VjcmV0", 200),  // alice:secret
-        ("basic YWxpY2U6c2VjcmV0", 200),  // scheme is case-insensitive
-        ("Basic YWxpY2U6d3Jvbmc=", 401),  // alice:wrong
-        ("Basic bWFsbG9yeTpzZWNyZXQ=", 401),  // mallory:secret (unknown user)
-        ("Basic !!!", 401),
-        ("Bearer YWxpY2U6c2VjcmV0", 401),
-    ])
+    @Test(
+        "Right credentials pass; wrong, unknown, malformed or missing ones get 401 with WWW-Authenticate",
+        arguments: [
+            ("Basic YWxpY2U6c2VjcmV0", 200),  // alice:secret
+            ("basic YWxpY2U6c2VjcmV0", 200),  // scheme is case-insensitive
+            ("Basic YWxpY2U6d3Jvbmc=", 401),  // alice:wrong
+            ("Basic bWFsbG9yeTpzZWNyZXQ=", 401),  // mallory:secret (unknown user)
+            ("Basic !!!", 401),
+            ("Bearer YWxpY2U6c2VjcmV0", 401),
+        ])
     func credentials(header: String, status: Int) async throws {
         let responder = BasicAuthResponder(wrapping: Inner(), users: ["alice": Self.hash])
         let loop = MultiThreadedEventLoopGroup.singleton.next()

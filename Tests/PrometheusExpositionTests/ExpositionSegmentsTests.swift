@@ -177,10 +177,12 @@ struct ExpositionSegmentsTests {
                     nextVersion += 1
                 }
                 model[source] = groups
-                segments.update(source: source, groups: groups.map { group in
-                    let families = group.families
-                    return FamilyGroup(key: group.key, version: group.version) { families }
-                })
+                segments.update(
+                    source: source,
+                    groups: groups.map { group in
+                        let families = group.families
+                        return FamilyGroup(key: group.key, version: group.version) { families }
+                    })
             }
             let tail = Bool.random(using: &random) ? [] : [RandomFamilies.family(4, source: "tail", using: &random)]
             try Self.checkEqual(&segments, model: model, tail: tail, context: "seed \(seed), step \(step)")
@@ -195,7 +197,11 @@ struct ExpositionSegmentsTests {
         let batches = [MetricFamily(name: "b", help: "B.", type: .gauge, samples: [Sample([], 2)])]
         let perBatch = [MetricFamily(name: "p", help: "P.", type: .info, samples: [Sample([Label("id", "x")], 1)])]
 
-        segments.update(source: "w", groups: [counter.group("health", version: 1, health), counter.group("batches", version: 1, batches), counter.group("per_batch", version: 1, perBatch)])
+        segments.update(
+            source: "w",
+            groups: [
+                counter.group("health", version: 1, health), counter.group("batches", version: 1, batches), counter.group("per_batch", version: 1, perBatch),
+            ])
         #expect(counter.take() == ["health": 1, "batches": 1, "per_batch": 1])
 
         let changed = [MetricFamily(name: "h", help: "H.", type: .gauge, samples: [Sample([], 7)])]
@@ -300,15 +306,22 @@ struct ExpositionSegmentsTests {
 enum SeveralWorkspaces {
     static func segments() -> ExpositionSegments<String> {
         var segments = ExpositionSegments<String>()
-        segments.update(source: "", groups: [
-            FamilyGroup(key: "constants", version: 0) {
-                [MetricFamily(name: "anthropic_batches_exporter_build", help: "Build information.", type: .info, samples: [Sample([Label("version", "1.0.0")], 1)])]
-            }
-        ])
+        segments.update(
+            source: "",
+            groups: [
+                FamilyGroup(key: "constants", version: 0) {
+                    [
+                        MetricFamily(
+                            name: "anthropic_batches_exporter_build", help: "Build information.", type: .info, samples: [Sample([Label("version", "1.0.0")], 1)]
+                        )
+                    ]
+                }
+            ])
         for workspace in ["default", "team \"b\"", "zeta\\ws"] {
             let label = Label("workspace", workspace)
             let health = [
-                MetricFamily(name: "anthropic_batches_exporter_poll_success", help: "1 if the last poll succeeded.", type: .gauge, samples: [Sample([label], 1)]),
+                MetricFamily(
+                    name: "anthropic_batches_exporter_poll_success", help: "1 if the last poll succeeded.", type: .gauge, samples: [Sample([label], 1)]),
                 MetricFamily(
                     name: "anthropic_batches_exporter_api_requests", help: "API requests by code.", type: .counter,
                     samples: [Sample([label, Label("code", "200")], 12), Sample([label, Label("code", "429")], 1)]
@@ -334,11 +347,13 @@ enum SeveralWorkspaces {
                     samples: (0..<5).map { Sample([label, Label("batch_id", "msgbatch_\($0)")], 1_724_179_044.5 + Double($0)) }
                 ),
             ]
-            segments.update(source: workspace, groups: [
-                FamilyGroup(key: "health", version: 1) { health },
-                FamilyGroup(key: "batches", version: 1) { batches },
-                FamilyGroup(key: "per_batch", version: 1) { perBatch },
-            ])
+            segments.update(
+                source: workspace,
+                groups: [
+                    FamilyGroup(key: "health", version: 1) { health },
+                    FamilyGroup(key: "batches", version: 1) { batches },
+                    FamilyGroup(key: "per_batch", version: 1) { perBatch },
+                ])
         }
         return segments
     }

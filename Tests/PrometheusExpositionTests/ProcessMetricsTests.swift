@@ -19,10 +19,11 @@ struct ProcessMetricsTests {
     @Test("On Linux, the standard process_* families are present with plausible values")
     func linuxFamilies() throws {
         let families = ProcessMetrics.families()
-        #expect(Set(families.map(\.name)) == [
-            "process_cpu_seconds", "process_virtual_memory_bytes", "process_resident_memory_bytes",
-            "process_start_time_seconds", "process_open_fds", "process_max_fds",
-        ])
+        #expect(
+            Set(families.map(\.name)) == [
+                "process_cpu_seconds", "process_virtual_memory_bytes", "process_resident_memory_bytes",
+                "process_start_time_seconds", "process_open_fds", "process_max_fds",
+            ])
 
         let cpu = try Self.family("process_cpu_seconds", in: families)
         #expect(cpu.type == .counter)

@@ -14,40 +14,74 @@ public func batchKey(_ id: String) -> UInt64 {
     return hash
 }
 
-/// What the ledger keeps of every batch: 32 bytes, whatever the batch's history.
-public struct LedgerEntry: Sendable, Equatable, Codable {
+/// What the ledger keeps of every batch: 24 bytes, whatever the batch's history. A million
+/// batches is 24 MB, so the five counts and the status are packed into two words beside the
+/// key: 21 bits per count (a batch holds at most 100,000 requests).
+public struct LedgerEntry: Sendable, Equatable {
     public enum Status: UInt8, Sendable, Codable {
         case inProgress, canceling, ended
         /// A status the API added after this exporter was written; its name is in the record.
         case other
     }
 
+    /// The largest count an entry holds; larger ones (nonsense: a batch holds at most 100,000
+    /// requests) are clamped to it rather than trapping or spilling into the next field.
+    public static let maxCount: UInt32 = (1 << 21) - 1
+
     public var key: UInt64
-    public var processing: UInt32
-    public var succeeded: UInt32
-    public var errored: UInt32
-    public var canceled: UInt32
-    public var expired: UInt32
-    public var status: Status
-    public var archived: Bool
+    /// processing, succeeded and errored, 21 bits each from bit 0; `archived` in bit 63.
+    private var first: UInt64
+    /// canceled and expired, 21 bits each from bit 0; the status in bits 42–43.
+    private var second: UInt64
+
+    public var processing: UInt32 { Self.count(first, 0) }
+    public var succeeded: UInt32 { Self.count(first, 1) }
+    public var errored: UInt32 { Self.count(first, 2) }
+    public var canceled: UInt32 { Self.count(second, 0) }
+    public var expired: UInt32 { Self.count(second, 1) }
+
+    public var status: Status {
+        // Only the four cases are ever stored, so the fallback is unreachable.
+        Status(rawValue: UInt8(truncatingIfNeeded: second >> 42) & 0b11) ?? .other
+    }
+
+    public var archived: Bool {
+        get { first >> 63 == 1 }
+        set { first = first & ~(1 << 63) | (newValue ? 1 << 63 : 0) }
+    }
+
+    init(
+        key: UInt64, processing: UInt32, succeeded: UInt32, errored: UInt32, canceled: UInt32, expired: UInt32,
+        status: Status, archived: Bool
+    ) {
+        self.key = key
+        first = Self.packed(processing, succeeded, errored) | (archived ? 1 << 63 : 0)
+        second = Self.packed(canceled, expired, 0) | UInt64(status.rawValue) << 42
+    }
 
     init(_ batch: MessageBatch) {
-        key = batchKey(batch.id)
         let counts = batch.requestCounts
-        // A batch holds at most 100,000 requests; clamp so a nonsensical count cannot trap.
         func clamp(_ value: Int) -> UInt32 { UInt32(clamping: max(0, value)) }
-        processing = clamp(counts.processing)
-        succeeded = clamp(counts.succeeded)
-        errored = clamp(counts.errored)
-        canceled = clamp(counts.canceled)
-        expired = clamp(counts.expired)
-        switch batch.processingStatus {
-        case .inProgress: status = .inProgress
-        case .canceling: status = .canceling
-        case .ended: status = .ended
-        case .other: status = .other
-        }
-        archived = batch.archivedAt != nil
+        let status: Status =
+            switch batch.processingStatus {
+            case .inProgress: .inProgress
+            case .canceling: .canceling
+            case .ended: .ended
+            case .other: .other
+            }
+        self.init(
+            key: batchKey(batch.id), processing: clamp(counts.processing), succeeded: clamp(counts.succeeded),
+            errored: clamp(counts.errored), canceled: clamp(counts.canceled), expired: clamp(counts.expired),
+            status: status, archived: batch.archivedAt != nil
+        )
+    }
+
+    private static func packed(_ a: UInt32, _ b: UInt32, _ c: UInt32) -> UInt64 {
+        UInt64(min(a, maxCount)) | UInt64(min(b, maxCount)) << 21 | UInt64(min(c, maxCount)) << 42
+    }
+
+    private static func count(_ word: UInt64, _ field: UInt64) -> UInt32 {
+        UInt32(truncatingIfNeeded: word >> (21 * field)) & maxCount
     }
 
     var requestCounts: RequestCounts {
@@ -122,7 +156,7 @@ public struct LedgerContext: Sendable {
 ///
 /// An ended batch never changes again, but for `archived_at` and deletion. So the ledger keeps
 /// full records only for batches that can still change (not ended) and for ended ones that
-/// still have per-batch series; every other batch is a 32-byte ``LedgerEntry``. Entries are in
+/// still have per-batch series; every other batch is a 24-byte ``LedgerEntry``. Entries are in
 /// listing order, oldest first, so new batches append and positions of older ones never move.
 /// The aggregates are running totals, moved by what each poll saw change; a full read
 /// (``adopt(_:context:)``) recounts them and reports any drift.

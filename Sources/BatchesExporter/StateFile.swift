@@ -246,23 +246,6 @@ public enum StateFile {
     }
 }
 
-extension LedgerEntry {
-    /// An entry as saved; only ``StateFile`` builds one this way.
-    init(
-        key: UInt64, processing: UInt32, succeeded: UInt32, errored: UInt32, canceled: UInt32, expired: UInt32,
-        status: Status, archived: Bool
-    ) {
-        self.key = key
-        self.processing = processing
-        self.succeeded = succeeded
-        self.errored = errored
-        self.canceled = canceled
-        self.expired = expired
-        self.status = status
-        self.archived = archived
-    }
-}
-
 // MARK: - The JSON section
 
 /// Non-finite doubles have no JSON form; they are saved as absent.

@@ -38,6 +38,33 @@ struct BatchLedgerTests {
         #expect(Set(ledger.records.keys) == [batchKey("b4"), batchKey("b3")])
     }
 
+    @Test("An entry is 24 bytes and keeps every count, the status and archival as listed; nonsense counts are clamped, not spilled")
+    func entryPacking() {
+        #expect(MemoryLayout<LedgerEntry>.stride == 24)
+        var archivedBatch = batch(
+            "b1", .ended, counts: RequestCounts(succeeded: 1, errored: 2_097_151, canceled: 77, expired: 100_000), created: 1_000, ended: 1_100)
+        archivedBatch.archivedAt = 1_200
+        let entries = ledger(
+            [
+                batch("b4", .other("paused"), counts: RequestCounts(processing: 5_000_000, succeeded: -4, errored: 9)),
+                batch("b3", .canceling, counts: RequestCounts(processing: 100_000, succeeded: 99_999, errored: 1, canceled: 2, expired: 3)),
+                batch("b2", .inProgress, counts: RequestCounts(processing: 0)),
+                archivedBatch,
+            ],
+            context: noRetention
+        ).0.entries
+        let seen = entries.map { [$0.processing, $0.succeeded, $0.errored, $0.canceled, $0.expired] }
+        #expect(
+            seen == [
+                [0, 1, 2_097_151, 77, 100_000],
+                [0, 0, 0, 0, 0],
+                [100_000, 99_999, 1, 2, 3],
+                [LedgerEntry.maxCount, 0, 9, 0, 0],
+            ])
+        #expect(entries.map(\.status) == [.ended, .inProgress, .canceling, .other])
+        #expect(entries.map(\.archived) == [true, false, false, false])
+    }
+
     @Test("A batch listed twice is counted once")
     func duplicates() {
         let ledger = ledger([batch("b1", .inProgress), batch("b1", .inProgress)], context: noRetention).0

@@ -65,7 +65,7 @@ final class RequestHandler: ChannelInboundHandler {
         } else {
             headers.replaceOrAdd(
                 name: "Content-Length",
-                value: String(response.body.readableBytes + (response.bodyTail?.readableBytes ?? 0))
+                value: String(response.bodyTail.reduce(response.body.readableBytes) { $0 + $1.readableBytes })
             )
         }
         if !keepAlive {
@@ -80,8 +80,8 @@ final class RequestHandler: ChannelInboundHandler {
             if response.body.readableBytes > 0 {
                 context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
             }
-            if let tail = response.bodyTail, tail.readableBytes > 0 {
-                context.write(wrapOutboundOut(.body(.byteBuffer(tail))), promise: nil)
+            for part in response.bodyTail where part.readableBytes > 0 {
+                context.write(wrapOutboundOut(.body(.byteBuffer(part))), promise: nil)
             }
         }
         if let stream = response.stream, request.method != .HEAD {

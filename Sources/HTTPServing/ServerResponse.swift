@@ -6,9 +6,10 @@ public struct ServerResponse: Sendable {
     public var status: Int
     public var headers: [(name: String, value: String)]
     public var body: ByteBuffer
-    /// Sent right after `body`. Lets a large cached body be shared by every response while a
-    /// small per-request part follows it, without copying the large one.
-    public var bodyTail: ByteBuffer?
+    /// Sent right after `body`, in order. Lets a large cached body be shared by every response
+    /// while a small per-request part follows it, and a body be assembled from pieces shared
+    /// with another, without copying either.
+    public var bodyTail: [ByteBuffer]
     /// A body made while it is sent, with chunked transfer encoding, after `body` (which is
     /// then usually empty). For bodies too large to hold, such as a results file.
     public var stream: StreamedBody?
@@ -17,7 +18,7 @@ public struct ServerResponse: Sendable {
         status: Int,
         headers: [(name: String, value: String)] = [],
         body: ByteBuffer = ByteBuffer(),
-        bodyTail: ByteBuffer? = nil,
+        bodyTail: [ByteBuffer] = [],
         stream: StreamedBody? = nil
     ) {
         self.status = status

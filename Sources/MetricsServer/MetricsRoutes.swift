@@ -79,7 +79,12 @@ public struct MetricsRoutes: HTTPResponder {
             ("Cache-Control", "no-store"),
         ]
         if body.isGzip { headers.append(("Content-Encoding", "gzip")) }
-        return ServerResponse(status: 200, headers: headers, body: body.shared, bodyTail: body.perScrape)
+        return ServerResponse(
+            status: 200,
+            headers: headers,
+            body: body.shared.first ?? ByteBuffer(),
+            bodyTail: body.shared.dropFirst() + [body.perScrape]
+        )
     }
 
     static func landingPage(telemetryPath: String, version: String) -> String {

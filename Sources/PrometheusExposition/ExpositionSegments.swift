@@ -134,42 +134,48 @@ public struct ExpositionSegments<Source: Hashable & Comparable & Sendable>: Send
             headers[name] = CachedHeader(header: parts.header, deflater: &deflater)
         }
 
-        var bodies: [RenderedExposition.Body] = []
-        var textLayout: (writer: BodyWriter, headers: [(String, BodyWriter.Offsets)], samples: [(SegmentLocation<Source>, BodyWriter.Offsets)])?
-        for format in ExpositionFormat.allCases {
-            var plainBytes = 0
-            var deflatedBytes = 0
-            for name in names {
-                guard let parts = families[name], let header = headers[name] else { continue }
-                for segment in [header.segment(format)] + parts.samples.compactMap({ $0.0 }) {
-                    plainBytes += segment.count
-                    deflatedBytes += segment.deflated?.readableBytes ?? 0
-                }
+        // The text body: every header and sample segment copied once into one buffer.
+        var plainBytes = 0
+        var deflatedBytes = 0
+        for name in names {
+            guard let parts = families[name], let header = headers[name] else { continue }
+            for segment in [header.text] + parts.samples.compactMap({ $0.0 }) {
+                plainBytes += segment.count
+                deflatedBytes += segment.deflated?.readableBytes ?? 0
             }
-            var writer = BodyWriter(plainCapacity: plainBytes, deflatedCapacity: deflatedBytes)
-            var headerOffsets: [(String, BodyWriter.Offsets)] = []
-            var sampleOffsets: [(SegmentLocation<Source>, BodyWriter.Offsets)] = []
-            for name in names {
-                guard let parts = families[name], let header = headers[name] else { continue }
-                headerOffsets.append((name, writer.append(header.segment(format))))
-                for case (let segment?, let location) in parts.samples {
-                    sampleOffsets.append((location, writer.append(segment)))
-                }
-            }
-            bodies.append(writer.body())
-            if format == .text { textLayout = (writer, headerOffsets, sampleOffsets) }
         }
+        var writer = BodyWriter(plainCapacity: plainBytes, deflatedCapacity: deflatedBytes)
+        // The OpenMetrics body is laid out at the same time as runs of the text body's bytes:
+        // sample lines are the same in both formats, and so are most headers (a gauge without
+        // a unit, say); only the headers that differ are pieces of their own.
+        var openMetrics = SharedBodyLayout()
+        var headerOffsets: [(String, BodyWriter.Offsets)] = []
+        var sampleOffsets: [(SegmentLocation<Source>, BodyWriter.Offsets)] = []
+        for name in names {
+            guard let parts = families[name], let header = headers[name] else { continue }
+            let offsets = writer.append(header.text)
+            headerOffsets.append((name, offsets))
+            if let own = header.openMetrics {
+                openMetrics.insert(own)
+            } else {
+                openMetrics.share(header.text, at: offsets)
+            }
+            for case (let segment?, let location) in parts.samples {
+                let offsets = writer.append(segment)
+                sampleOffsets.append((location, offsets))
+                openMetrics.share(segment, at: offsets)
+            }
+        }
+        let bodies = [writer.body(), openMetrics.body(over: writer)]
 
         // Point every segment at its bytes inside the text body (only now: a slice taken while
         // the writer was still appending would make its next write copy the whole buffer).
         // Segments then share the served body's storage instead of holding a copy of their own.
-        if let (writer, headerOffsets, sampleOffsets) = textLayout {
-            for (name, offsets) in headerOffsets {
-                headers[name]?.point(at: writer, offsets: offsets)
-            }
-            for (location, offsets) in sampleOffsets {
-                sources[location.source]?.groups[location.group]?.families[location.family].samples?.point(at: writer, offsets: offsets)
-            }
+        for (name, offsets) in headerOffsets {
+            headers[name]?.point(at: writer, offsets: offsets)
+        }
+        for (location, offsets) in sampleOffsets {
+            sources[location.source]?.groups[location.group]?.families[location.family].samples?.point(at: writer, offsets: offsets)
         }
         return RenderedExposition(bodies: bodies)
     }
@@ -272,25 +278,24 @@ struct CachedSource: Sendable {
 /// A family name's header lines in each format.
 struct CachedHeader: Sendable {
     let header: FamilyHeader
-    private var text: Segment
-    private var openMetrics: Segment
+    private(set) var text: Segment
+    /// The OpenMetrics lines where they differ from the text ones (a counter's name without
+    /// `_total`, a `# UNIT` line, escaped quotes in the help); `nil` where they are the same
+    /// bytes, which the OpenMetrics body then takes from the text body.
+    let openMetrics: Segment?
 
     init(header: FamilyHeader, deflater: inout SegmentDeflater) {
         self.header = header
         let family = MetricFamily(name: header.name, help: header.help, type: header.type, unit: header.unit)
-        var bytes: [UInt8] = []
-        ExpositionRenderer.renderHeader(family, format: .text, into: &bytes)
-        text = Segment(bytes, deflater: &deflater)
-        bytes.removeAll(keepingCapacity: true)
-        ExpositionRenderer.renderHeader(family, format: .openMetrics, into: &bytes)
-        openMetrics = Segment(bytes, deflater: &deflater)
+        var textBytes: [UInt8] = []
+        ExpositionRenderer.renderHeader(family, format: .text, into: &textBytes)
+        text = Segment(textBytes, deflater: &deflater)
+        var openMetricsBytes: [UInt8] = []
+        ExpositionRenderer.renderHeader(family, format: .openMetrics, into: &openMetricsBytes)
+        openMetrics = openMetricsBytes == textBytes ? nil : Segment(openMetricsBytes, deflater: &deflater)
     }
 
-    func segment(_ format: ExpositionFormat) -> Segment {
-        format == .text ? text : openMetrics
-    }
-
-    /// Only the text header is re-pointed; the OpenMetrics one is not in that body.
+    /// Only the text header is re-pointed; an OpenMetrics one of its own is not in that body.
     mutating func point(at writer: BodyWriter, offsets: BodyWriter.Offsets) {
         text.point(at: writer, offsets: offsets)
     }
@@ -350,6 +355,76 @@ struct BodyWriter {
     }
 
     func body() -> RenderedExposition.Body {
-        RenderedExposition.Body(plain: plain, gzipPrefix: isGzipValid ? gzip : ByteBuffer(), crc: crc, length: plain.readableBytes)
+        RenderedExposition.Body(plain: [plain], gzipPrefix: isGzipValid ? [gzip] : [], crc: crc, length: plain.readableBytes)
+    }
+}
+
+/// A body made of runs of another body's bytes (the text body a ``BodyWriter`` holds) and
+/// segments of its own, in order: the OpenMetrics body, which differs from the text body only
+/// in some header lines. Ranges are recorded while the writer is still appending and turned
+/// into slices of its buffers only at the end, when slicing no longer makes a write copy.
+struct SharedBodyLayout {
+    private enum Piece {
+        /// Bytes of the writer's buffers: plain and deflated ranges.
+        case shared(plain: Range<Int>, deflated: Range<Int>)
+        case own(Segment)
+    }
+
+    /// Starts with the writer's gzip header, shared like everything else.
+    private var pieces: [Piece] = [.shared(plain: 0..<0, deflated: 0..<GzipPrefix.header.count)]
+    private var crc: UInt = 0
+    private var length = 0
+    /// False once a segment lacks its compressed form, as in ``BodyWriter``.
+    private var isGzipValid = true
+
+    /// Takes `segment` from the writer's buffers, where it was appended at `offsets`.
+    mutating func share(_ segment: Segment, at offsets: BodyWriter.Offsets) {
+        let deflatedCount = segment.deflated?.readableBytes ?? 0
+        let plain = offsets.plain..<(offsets.plain + segment.count)
+        let deflated = offsets.deflated..<(offsets.deflated + deflatedCount)
+        if case .shared(let lastPlain, let lastDeflated)? = pieces.last, lastPlain.upperBound == plain.lowerBound,
+            lastDeflated.upperBound == deflated.lowerBound
+        {
+            pieces[pieces.count - 1] = .shared(plain: lastPlain.lowerBound..<plain.upperBound, deflated: lastDeflated.lowerBound..<deflated.upperBound)
+        } else {
+            pieces.append(.shared(plain: plain, deflated: deflated))
+        }
+        account(for: segment)
+    }
+
+    /// Adds a segment the writer does not hold.
+    mutating func insert(_ segment: Segment) {
+        pieces.append(.own(segment))
+        account(for: segment)
+    }
+
+    private mutating func account(for segment: Segment) {
+        length += segment.count
+        if segment.deflated == nil { isGzipValid = false }
+        crc = CZlib.crc32_combine_op(crc, segment.crc, segment.combineOperator)
+    }
+
+    /// The body, as slices of `writer`'s finished buffers and the own segments' bytes.
+    func body(over writer: BodyWriter) -> RenderedExposition.Body {
+        var plain: [ByteBuffer] = []
+        var gzip: [ByteBuffer] = []
+        let gzipValid = isGzipValid && writer.isGzipValid
+        for piece in pieces {
+            switch piece {
+            case .shared(let plainRange, let deflatedRange):
+                if !plainRange.isEmpty, let slice = writer.plain.getSlice(at: plainRange.lowerBound, length: plainRange.count) {
+                    plain.append(slice)
+                }
+                if gzipValid, !deflatedRange.isEmpty,
+                    let slice = writer.gzip.getSlice(at: deflatedRange.lowerBound, length: deflatedRange.count)
+                {
+                    gzip.append(slice)
+                }
+            case .own(let segment):
+                plain.append(segment.plain)
+                if gzipValid, let deflated = segment.deflated { gzip.append(deflated) }
+            }
+        }
+        return RenderedExposition.Body(plain: plain, gzipPrefix: gzipValid ? gzip : [], crc: crc, length: length)
     }
 }

@@ -5,10 +5,14 @@ import Synchronization
 /// these bytes; only the small per-scrape tail is rendered on each request.
 public struct RenderedExposition: Sendable {
     struct Body: Sendable {
-        let plain: ByteBuffer
-        /// A gzip header and deflate blocks ended by a flush: byte-aligned, not final. Empty
-        /// when compression failed, so scrapes fall back to the plain body.
-        let gzipPrefix: ByteBuffer
+        /// The plain bytes, in pieces sent one after the other: one piece for a body copied
+        /// whole, or (OpenMetrics from segments) runs of the text body's bytes with the header
+        /// lines that differ between the formats in between, so the two formats share one copy.
+        let plain: [ByteBuffer]
+        /// A gzip header and deflate blocks ended by a flush: byte-aligned, not final, in
+        /// pieces as `plain`. Empty when compression failed, so scrapes fall back to the plain
+        /// body.
+        let gzipPrefix: [ByteBuffer]
         /// The CRC-32 and length of the uncompressed bytes `gzipPrefix` holds (`plain`'s).
         let crc: UInt
         let length: Int
@@ -24,7 +28,12 @@ public struct RenderedExposition: Sendable {
             // Level 1: a third of level 6's CPU for a body that is rendered on every poll, at
             // the cost of a somewhat larger transfer.
             let gzip = GzipPrefix(compressing: bytes, level: 1)
-            return Body(plain: ByteBuffer(bytes: bytes), gzipPrefix: ByteBuffer(bytes: gzip.compressed), crc: gzip.crc, length: gzip.length)
+            return Body(
+                plain: [ByteBuffer(bytes: bytes)],
+                gzipPrefix: gzip.compressed.isEmpty ? [] : [ByteBuffer(bytes: gzip.compressed)],
+                crc: gzip.crc,
+                length: gzip.length
+            )
         }
     }
 
@@ -38,18 +47,18 @@ public struct RenderedExposition: Sendable {
         bodies[format == .text ? 0 : 1]
     }
 
-    /// The response body in two parts: the cached, shared part and a small part rendered for
-    /// this scrape from `tail`, ending with the OpenMetrics terminator where the format needs
-    /// one. Sent one after the other they form the whole body (gzip-encoded when `gzip`).
+    /// The response body in two parts: the cached, shared pieces and a small part rendered
+    /// for this scrape from `tail`, ending with the OpenMetrics terminator where the format
+    /// needs one. Sent one after the other they form the whole body (gzip-encoded when `gzip`).
     public func response(
         format: ExpositionFormat,
         tail: [MetricFamily],
         gzip: Bool
-    ) -> (shared: ByteBuffer, perScrape: ByteBuffer, isGzip: Bool) {
+    ) -> (shared: [ByteBuffer], perScrape: ByteBuffer, isGzip: Bool) {
         let body = body(for: format)
         var tailBytes = ExpositionRenderer.render(tail, format: format)
         if format == .openMetrics { tailBytes.append(contentsOf: "# EOF\n".utf8) }
-        guard gzip, body.gzipPrefix.readableBytes > 0 else {
+        guard gzip, !body.gzipPrefix.isEmpty else {
             return (body.plain, ByteBuffer(bytes: tailBytes), false)
         }
         let completion = GzipPrefix.completion(prefixCRC: body.crc, prefixLength: body.length, tail: tailBytes)

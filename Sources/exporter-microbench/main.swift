@@ -99,8 +99,8 @@ _ = measure("publisher: first publish, every group built (segments + assembly)")
     return benchStore.latest
 }
 let steadyVersion = benchVersion
-if let segmented = benchStore.latest?.response(format: .text, tail: [], gzip: true).shared.readableBytes {
-    let whole = RenderedExposition(families: all).response(format: .text, tail: [], gzip: true).shared.readableBytes
+if let segmented = benchStore.latest?.response(format: .text, tail: [], gzip: true).shared.reduce(0, { $0 + $1.readableBytes }) {
+    let whole = RenderedExposition(families: all).response(format: .text, tail: [], gzip: true).shared.reduce(0) { $0 + $1.readableBytes }
     print("gzip text body: \(whole) bytes compressed whole, \(segmented) bytes compressed per segment")
 }
 _ = measure("publisher: republish, only the health group changed", repeat: 20) {
@@ -136,7 +136,7 @@ let manyGroups: [[String: [MetricFamily]]] = (0..<manyCount).map { index in
     }
 }
 let manyMerged = manyGroups.flatMap { byGroup in groupKeys.flatMap { byGroup[$0] ?? [] } }
-let manyExposition = RenderedExposition(families: manyMerged).response(format: .text, tail: [], gzip: false).shared.readableBytes
+let manyExposition = RenderedExposition(families: manyMerged).response(format: .text, tail: [], gzip: false).shared.reduce(0) { $0 + $1.readableBytes }
 print("\(manyCount) workspaces: \(manyMerged.reduce(0) { $0 + $1.samples.count }) samples, \(manyExposition) bytes of text")
 _ = measure("\(manyCount) workspaces, old path: merge + render both formats + gzip of everything") {
     var merged: [String: MetricFamily] = [:]

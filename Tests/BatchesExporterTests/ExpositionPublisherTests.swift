@@ -11,7 +11,7 @@ import Testing
 struct ExpositionPublisherTests {
     static func text(_ store: ExpositionStore) -> String {
         guard let body = store.latest?.response(format: .text, tail: [], gzip: false) else { return "" }
-        return String(buffer: body.shared)
+        return String(decoding: body.shared.flatMap(\.readableBytesView), as: UTF8.self)
     }
 
     static func family(_ value: Double) -> [MetricFamily] {
@@ -113,7 +113,7 @@ extension ExpositionPublisherTests {
 
         static func body(_ store: ExpositionStore, _ format: ExpositionFormat) -> String {
             guard let body = store.latest?.response(format: format, tail: [], gzip: false) else { return "" }
-            return String(buffer: body.shared) + String(buffer: body.perScrape)
+            return String(decoding: body.shared.flatMap(\.readableBytesView), as: UTF8.self) + String(buffer: body.perScrape)
         }
 
         /// The old publisher's output: constants, globals, then workspaces by name, merged by

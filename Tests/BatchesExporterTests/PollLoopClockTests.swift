@@ -53,7 +53,7 @@ struct PollLoopClockTests {
     /// The value of the first sample of `name` whose line contains every one of `labels`.
     static func value(_ store: ExpositionStore, _ name: String, _ labels: [String] = []) -> Double? {
         guard let body = store.latest?.response(format: .text, tail: [], gzip: false) else { return nil }
-        let line = String(buffer: body.shared).split(separator: "\n").first { line in
+        let line = String(decoding: body.shared.flatMap(\.readableBytesView), as: UTF8.self).split(separator: "\n").first { line in
             line.hasPrefix(name + "{") && labels.allSatisfy { line.contains($0) }
         }
         return line?.split(separator: " ").last.flatMap { Double($0) }

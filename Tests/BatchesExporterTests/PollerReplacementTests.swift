@@ -17,7 +17,7 @@ struct ResponderHTTP: HTTPGetting {
         // The origin is the test's own invention; the responder routes by path and query.
         let target = url.firstRange(of: "/v1/").map { String(url[$0.lowerBound...]) } ?? "/"
         let response = responder.respond(to: ServerRequest(method: "GET", target: target, headers: headers))
-        let body = Array(response.body.readableBytesView) + (response.bodyTail.map { Array($0.readableBytesView) } ?? [])
+        let body = Array(response.body.readableBytesView) + response.bodyTail.flatMap(\.readableBytesView)
         return HTTPResponse(status: response.status, headers: response.headers.map { ($0.name.lowercased(), $0.value) }, body: body)
     }
 }
@@ -39,7 +39,7 @@ struct PollerReplacementTests {
 
     static func inProgress(_ store: ExpositionStore) -> String? {
         guard let body = store.latest?.response(format: .text, tail: [], gzip: false) else { return nil }
-        let text = String(buffer: body.shared) + String(buffer: body.perScrape)
+        let text = String(decoding: body.shared.flatMap(\.readableBytesView), as: UTF8.self) + String(buffer: body.perScrape)
         let prefix = #"anthropic_message_batches{workspace="w",processing_status="in_progress"} "#
         return text.split(separator: "\n").first { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }
     }

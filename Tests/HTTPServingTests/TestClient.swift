@@ -189,10 +189,10 @@ struct TestResponder: HTTPResponder {
         case "/very-slow":
             return ServerResponse(status: 200, body: ByteBuffer(string: "very slow body\n"))
         case "/tail":
-            return ServerResponse(status: 200, body: ByteBuffer(string: "head-part;"), bodyTail: ByteBuffer(string: "tail-part\n"))
+            return ServerResponse(status: 200, body: ByteBuffer(string: "head-part;"), bodyTail: [ByteBuffer(string: "tail-"), ByteBuffer(string: "part\n")])
         case "/slow-tail":
             return ServerResponse(
-                status: 200, body: ByteBuffer(string: "head-part;"), bodyTail: ByteBuffer(string: "tail-part\n")
+                status: 200, body: ByteBuffer(string: "head-part;"), bodyTail: [ByteBuffer(string: "tail-"), ByteBuffer(string: "part\n")]
             )
         default:
             return .text(404, "not found\n")

@@ -63,7 +63,7 @@ struct MetricsRoutesTests {
     }
 
     func fullBody(_ response: ServerResponse) -> [UInt8] {
-        Array(response.body.readableBytesView) + (response.bodyTail.map { Array($0.readableBytesView) } ?? [])
+        Array(response.body.readableBytesView) + response.bodyTail.flatMap(\.readableBytesView)
     }
 
     @Test("Methods other than GET and HEAD get 405 with an Allow header", arguments: ["POST", "PUT", "DELETE", "OPTIONS"])
@@ -131,7 +131,7 @@ struct MetricsRoutesTests {
         #expect(header("Content-Encoding", in: response) == nil)
         #expect(header("Vary", in: response) == "Accept, Accept-Encoding")
         #expect(String(buffer: response.body) == Self.renderedText)
-        #expect(response.bodyTail.map { String(buffer: $0) } == Self.renderedTail)
+        #expect(response.bodyTail.map { String(buffer: $0) } == [Self.renderedTail])
     }
 
     @Test("An OpenMetrics Accept header gets OpenMetrics, ending with # EOF")
@@ -161,7 +161,7 @@ struct MetricsRoutesTests {
         let exposition = try #require(store.latest)
         let expected = exposition.response(format: .text, tail: Self.tail, gzip: true)
         #expect(expected.isGzip)
-        #expect(body == Array(expected.shared.readableBytesView) + Array(expected.perScrape.readableBytesView))
+        #expect(body == expected.shared.flatMap(\.readableBytesView) + Array(expected.perScrape.readableBytesView))
 
         let refused = makeRoutes(store: store).respond(
             to: ServerRequest(method: "GET", path: "/metrics", headers: [("Accept-Encoding", "gzip;q=0")])

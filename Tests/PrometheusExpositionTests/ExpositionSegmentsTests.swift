@@ -25,7 +25,7 @@ func mergedReference(_ lists: [[MetricFamily]]) -> [MetricFamily] {
 func fullBody(_ exposition: RenderedExposition, format: ExpositionFormat, tail: [MetricFamily], gzip: Bool) throws -> [UInt8] {
     let response = exposition.response(format: format, tail: tail, gzip: gzip)
     #expect(response.isGzip == gzip)
-    let bytes = Array(response.shared.readableBytesView) + Array(response.perScrape.readableBytesView)
+    let bytes = response.shared.flatMap(\.readableBytesView) + Array(response.perScrape.readableBytesView)
     return gzip ? try gunzip(bytes) : bytes
 }
 
@@ -291,7 +291,38 @@ struct ExpositionSegmentsTests {
         }
         let response = segments.assemble().response(format: .text, tail: [], gzip: true)
         let plain = segments.assemble().response(format: .text, tail: [], gzip: false)
-        #expect(response.shared.readableBytes < plain.shared.readableBytes / 4)
+        #expect(response.shared.flatMap(\.readableBytesView).count < plain.shared.flatMap(\.readableBytesView).count / 4)
+    }
+
+    @Test("The OpenMetrics body holds no copy of the samples: its pieces are the text body's bytes but for the headers that differ")
+    func openMetricsSharesTheTextBody() throws {
+        var segments = SeveralWorkspaces.segments()
+        let exposition = segments.assemble()
+        let text = exposition.response(format: .text, tail: [], gzip: false).shared
+        let openMetrics = exposition.response(format: .openMetrics, tail: [], gzip: false).shared
+        try #require(text.count == 1)
+        let textBase = text[0].withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) }
+        let textBytes = text[0].withUnsafeReadableBytes { textBase..<(textBase + UInt($0.count)) }
+        var sharedBytes = 0
+        var ownPieces: [String] = []
+        for piece in openMetrics {
+            let start = piece.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) }
+            if textBytes.contains(start) {
+                sharedBytes += piece.readableBytes
+            } else {
+                ownPieces.append(String(buffer: piece))
+            }
+        }
+        // The families whose headers differ: the two info families, the API requests counter
+        // and the two families with a unit; each is one piece of its own.
+        #expect(ownPieces.count == 5, "\(ownPieces)")
+        for piece in ownPieces {
+            #expect(piece.split(separator: "\n").allSatisfy { $0.hasPrefix("# ") }, "only header lines: \(piece)")
+        }
+        let samples = String(buffer: text[0]).split(separator: "\n").filter { !$0.hasPrefix("#") }
+        #expect(sharedBytes >= samples.reduce(0) { $0 + $1.utf8.count + 1 })
+        // Runs between the differing headers, not a piece per segment.
+        #expect(openMetrics.count <= 2 * ownPieces.count + 1)
     }
 
     @Test("An empty cache assembles to an empty body that still gunzips")

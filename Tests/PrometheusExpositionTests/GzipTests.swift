@@ -87,17 +87,17 @@ struct RenderedExpositionTests {
     func plain(format: ExpositionFormat) {
         let response = RenderedExposition(families: Self.families).response(format: format, tail: Self.tail, gzip: false)
         #expect(response.isGzip == false)
-        #expect(Array(response.shared.readableBytesView) == ExpositionRenderer.render(Self.families, format: format))
+        #expect(response.shared.flatMap(\.readableBytesView) == ExpositionRenderer.render(Self.families, format: format))
         var expectedTail = ExpositionRenderer.render(Self.tail, format: format)
         if format == .openMetrics { expectedTail += Array("# EOF\n".utf8) }
         #expect(Array(response.perScrape.readableBytesView) == expectedTail)
-        #expect(Array(response.shared.readableBytesView) + Array(response.perScrape.readableBytesView) == Self.expectedBody(format))
+        #expect(response.shared.flatMap(\.readableBytesView) + Array(response.perScrape.readableBytesView) == Self.expectedBody(format))
     }
 
     @Test("The plain OpenMetrics body ends with exactly one # EOF line")
     func openMetricsTerminator() {
         let response = RenderedExposition(families: Self.families).response(format: .openMetrics, tail: [], gzip: false)
-        let body = String(buffer: response.shared) + String(buffer: response.perScrape)
+        let body = String(decoding: response.shared.flatMap(\.readableBytesView), as: UTF8.self) + String(buffer: response.perScrape)
         #expect(body.hasSuffix("b_gauge{l=\"v\"} 2\n# EOF\n"))
         #expect(body.components(separatedBy: "# EOF").count == 2)
     }
@@ -106,7 +106,7 @@ struct RenderedExpositionTests {
     func gzip(format: ExpositionFormat) throws {
         let response = RenderedExposition(families: Self.families).response(format: format, tail: Self.tail, gzip: true)
         #expect(response.isGzip)
-        let member = Array(response.shared.readableBytesView) + Array(response.perScrape.readableBytesView)
+        let member = response.shared.flatMap(\.readableBytesView) + Array(response.perScrape.readableBytesView)
         #expect(try gunzip(member) == Self.expectedBody(format))
     }
 
@@ -114,7 +114,7 @@ struct RenderedExpositionTests {
     func gzipEmpty() throws {
         let response = RenderedExposition(families: []).response(format: .text, tail: [], gzip: true)
         #expect(response.isGzip)
-        #expect(try gunzip(Array(response.shared.readableBytesView) + Array(response.perScrape.readableBytesView)) == [])
+        #expect(try gunzip(response.shared.flatMap(\.readableBytesView) + Array(response.perScrape.readableBytesView)) == [])
     }
 
     @Test("Two gzip responses for one format carry the same cached prefix; only the per-scrape part differs")
@@ -133,6 +133,6 @@ struct RenderedExpositionTests {
         store.publish(RenderedExposition(families: Self.families))
         store.publish(RenderedExposition(families: Self.tail))
         let latest = store.latest?.response(format: .text, tail: [], gzip: false)
-        #expect(latest.map { Array($0.shared.readableBytesView) } == ExpositionRenderer.render(Self.tail, format: .text))
+        #expect(latest.map { $0.shared.flatMap(\.readableBytesView) } == ExpositionRenderer.render(Self.tail, format: .text))
     }
 }

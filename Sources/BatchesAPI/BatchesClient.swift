@@ -188,18 +188,24 @@ public struct BatchesClient: Sendable {
     /// Walks pages from the newest (or from after `cursor`), handing each to `visit`, until the
     /// listing ends or `visit` returns false. Stops with a `pagination` error on a repeated
     /// cursor, on `has_more` without data or `last_id`, and past `maxPages`.
+    /// - Parameter firstPageLimit: batches to ask for in the first request (clamped to
+    ///   1...`pageLimit`), for a caller that knows it needs only the newest few; every later
+    ///   request asks for `pageLimit`. `nil` asks for `pageLimit` throughout.
     /// - Returns: how the walk ended; ``WalkEnd/stopped(next:)`` carries the cursor to resume from.
     @discardableResult
     public func walkPages(
         startingAfter cursor: String? = nil,
+        firstPageLimit: Int? = nil,
         beforeEachRequest: RequestGate = {},
         observe: (RequestObservation) -> Void,
         visit: (BatchListPage) -> Bool
     ) async throws(BatchesAPIError) -> WalkEnd {
         var guardrail = PaginationGuard(maxPages: configuration.maxPages, startingAfter: cursor)
         var cursor = cursor
+        var limit = firstPageLimit
         while true {
-            let page = try await fetchPage(afterID: cursor, beforeEachRequest: beforeEachRequest, observe: observe)
+            let page = try await fetchPage(afterID: cursor, limit: limit, beforeEachRequest: beforeEachRequest, observe: observe)
+            limit = nil
             let next = try guardrail.next(after: page)
             guard visit(page) else { return next.map { .stopped(next: $0) } ?? .listingEnded }
             guard let next else { return .listingEnded }
@@ -207,13 +213,15 @@ public struct BatchesClient: Sendable {
         }
     }
 
-    /// Fetches one page, retrying per the ``RetryPolicy``.
+    /// Fetches one page of `limit` batches (`pageLimit` when `nil`), retrying per the
+    /// ``RetryPolicy``.
     public func fetchPage(
         afterID: String?,
+        limit: Int? = nil,
         beforeEachRequest: RequestGate = {},
         observe: (RequestObservation) -> Void
     ) async throws(BatchesAPIError) -> BatchListPage {
-        let url = pageURL(afterID: afterID)
+        let url = pageURL(afterID: afterID, limit: limit)
         var retries = 0
         while true {
             // Retries pass the gate too: a request budget counts every request sent.
@@ -297,10 +305,12 @@ public struct BatchesClient: Sendable {
         }
     }
 
-    func pageURL(afterID: String?) -> String {
+    func pageURL(afterID: String?, limit: Int? = nil) -> String {
         var base = configuration.baseURL
         while base.hasSuffix("/") { base.removeLast() }
-        var url = "\(base)/v1/messages/batches?limit=\(configuration.pageLimit)"
+        let pageLimit = max(1, configuration.pageLimit)
+        let limit = min(max(limit ?? pageLimit, 1), pageLimit)
+        var url = "\(base)/v1/messages/batches?limit=\(limit)"
         if let afterID {
             url += "&after_id=\(Self.percentEncoded(afterID))"
         }

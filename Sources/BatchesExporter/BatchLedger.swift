@@ -612,6 +612,21 @@ public struct IncrementalWalk: Sendable {
         self.floor = floor
     }
 
+    /// Batches the walk's first request asks for: the newest down to the floor, plus room for
+    /// arrivals since the last poll (twice as many as that poll found, at least 100).
+    ///
+    /// A steady poll's walk ends on the first page that reaches the floor, and the batches not
+    /// ended are almost always the newest few. Asking for a full page anyway (1,000) made every
+    /// steady poll transfer, decode and fold 1,000 batches to learn about 20: most of its CPU.
+    /// If more arrived than there is room for, the walk simply goes on with full pages, so the
+    /// cost of guessing low is one more request, and the next poll makes more room.
+    public static func firstPageLimit(floor: Int?, ledgerCount: Int, recentArrivals: Int, pageLimit: Int) -> Int {
+        guard let floor else { return pageLimit }
+        let depth = max(ledgerCount - floor, 0)
+        let room = max(100, 2 * max(recentArrivals, 0))
+        return min(depth + room, pageLimit)
+    }
+
     /// Takes one page; returns whether the walk must go on.
     public mutating func observe(_ page: [MessageBatch], in ledger: BatchLedger) -> Bool {
         fresh.append(contentsOf: page)

@@ -70,6 +70,9 @@ public final class WorkspacePoller: Service, Sendable {
         var resync: ResyncProgress?
         /// When the last full read started, in wall time, for the state file (``StateFileStore``).
         var lastFullReadWall: Double?
+        /// Batches the last incremental walk found new: room the next walk's first page leaves
+        /// for arrivals (see ``IncrementalWalk/firstPageLimit(floor:ledgerCount:recentArrivals:pageLimit:)``).
+        var recentArrivals = 0
         /// What the state file was last told about: see ``saveState(final:)``.
         var savedSignature: [UInt64] = []
         var rateLimits: [String: Double] = [:]
@@ -237,8 +240,12 @@ public final class WorkspacePoller: Service, Sendable {
     /// else an incremental walk over the ledger. Publishes the outcome either way.
     public func pollOnce() async {
         let started = clock.now
-        let (poll, floor) = state.withLock { state in
-            (state.machine.startPoll(at: started), state.ledger.walkFloor)
+        let pageLimit = client.configuration.pageLimit
+        let (poll, floor, firstPageLimit) = state.withLock { state in
+            let floor = state.ledger.walkFloor
+            let firstPageLimit = IncrementalWalk.firstPageLimit(
+                floor: floor, ledgerCount: state.ledger.count, recentArrivals: state.recentArrivals, pageLimit: pageLimit)
+            return (state.machine.startPoll(at: started), floor, firstPageLimit)
         }
         let requests = RequestLog()
         let kind = poll.kind
@@ -278,7 +285,9 @@ public final class WorkspacePoller: Service, Sendable {
                         return .full(builder)
                     case .incremental:
                         var walk = IncrementalWalk(floor: floor)
-                        let end = try await client.walkPages(beforeEachRequest: gate, observe: { requests.record($0, kind: .incremental) }) { page in
+                        let end = try await client.walkPages(
+                            firstPageLimit: firstPageLimit, beforeEachRequest: gate, observe: { requests.record($0, kind: .incremental) }
+                        ) { page in
                             self.state.withLock { walk.observe(page.data, in: $0.ledger) }
                         }
                         return .incremental(fresh: walk.fresh, covering: walk.covering(listingEnded: end == .listingEnded))
@@ -312,6 +321,7 @@ public final class WorkspacePoller: Service, Sendable {
                 case (.incremental(let fresh, let covering), let decision):
                     let applied = state.ledger.apply(walk: fresh, covering: covering, context: context)
                     newlyEnded = applied.newlyEnded
+                    state.recentArrivals = applied.arrived.count
                     state.resync?.deletedSince.formUnion(applied.deleted)
                     state.resync?.arrivedSince.formUnion(applied.arrived)
                     if decision == .applyIncremental(startResync: true) {

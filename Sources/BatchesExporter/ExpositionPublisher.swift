@@ -60,6 +60,8 @@ public final class ExpositionPublisher: Service, Sendable {
     /// Whether what scrapes see now includes a successful poll; readiness follows the
     /// rendering, not the poll, so a ready exporter never serves an empty first scrape.
     private let renderedSuccess = Atomic<Bool>(false)
+    /// The process metrics every scrape renders, read at most once a second.
+    private let processMetrics = ProcessMetricsSampler()
 
     private struct RenderSchedule {
         var lastRender: ContinuousClock.Instant?
@@ -195,7 +197,8 @@ public final class ExpositionPublisher: Service, Sendable {
     }
 
     /// Families whose values change between polls by the mere passing of time, rendered on
-    /// every scrape: the age of each workspace's snapshot, and the process metrics.
+    /// every scrape: the age of each workspace's snapshot, and the process metrics (read at
+    /// most once a second, see ``ProcessMetricsSampler``).
     public func perScrapeFamilies() -> [MetricFamily] {
         let time = now()
         let ages = published.withLock { published in
@@ -204,7 +207,7 @@ public final class ExpositionPublisher: Service, Sendable {
                 return Sample([Label("workspace", name)], max(0, time - lastSuccess))
             }
         }
-        var families = ProcessMetrics.families()
+        var families = processMetrics.families(at: clock.now)
         if !ages.isEmpty {
             families.append(
                 MetricFamily(

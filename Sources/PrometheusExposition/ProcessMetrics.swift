@@ -1,9 +1,10 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Synchronization
 
 /// The standard `process_*` families every Prometheus exporter offers, read from /proc on
-/// each call (a few small file reads: cheap enough for every scrape). On a system without
+/// each call (scrapes share a reading through ``ProcessMetricsSampler``). On a system without
 /// /proc the families are simply absent.
 public enum ProcessMetrics {
     public static func families() -> [MetricFamily] {
@@ -107,5 +108,36 @@ public enum ProcessMetrics {
             bytes.append(contentsOf: chunk[0..<count])
         }
         return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// ``ProcessMetrics`` read at most once per `maxAge`, the reading shared in between.
+///
+/// Reading them costs a scrape more than everything else it does: /proc/self/stat is formatted
+/// by the kernel on each read and counting open descriptors walks /proc/self/fd, which grows
+/// with every scraper's connection. Under many concurrent scrapers that made up most of a
+/// scrape's CPU. A reading at most a second old differs from a fresh one by less than any
+/// scrape interval can show, and one Prometheus scraping at its interval always gets a fresh one.
+public final class ProcessMetricsSampler: Sendable {
+    private let maxAge: Duration
+    private let read: @Sendable () -> [MetricFamily]
+    private let last = Mutex<(at: ContinuousClock.Instant, families: [MetricFamily])?>(nil)
+
+    /// - Parameter read: the reading to share; ``ProcessMetrics/families()`` but in tests.
+    public init(maxAge: Duration = .seconds(1), read: @escaping @Sendable () -> [MetricFamily] = { ProcessMetrics.families() }) {
+        self.maxAge = maxAge
+        self.read = read
+    }
+
+    /// The last reading if it was taken less than `maxAge` before `now` (or after it: another
+    /// scraper's, which read its clock later), else a new one. Readers that find it stale
+    /// together wait for the one who reads (microseconds).
+    public func families(at now: ContinuousClock.Instant) -> [MetricFamily] {
+        last.withLock { last in
+            if let last, now - last.at < maxAge { return last.families }
+            let families = read()
+            last = (now, families)
+            return families
+        }
     }
 }

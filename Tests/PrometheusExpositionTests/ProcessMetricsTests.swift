@@ -1,5 +1,6 @@
 import Foundation
 @testable import PrometheusExposition
+import Synchronization
 import Testing
 
 @Suite("ProcessMetrics")
@@ -100,5 +101,54 @@ struct ProcessMetricsTests {
     func statFieldsWithoutParenthesis() {
         #expect(ProcessMetrics.statFields("1234 S 1 2") == nil)
         #expect(ProcessMetrics.statFields("") == nil)
+    }
+}
+
+@Suite("ProcessMetricsSampler")
+struct ProcessMetricsSamplerTests {
+    /// Counts readings and tells them apart by value.
+    final class Reader: Sendable {
+        let count = Mutex(0)
+        func read() -> [MetricFamily] {
+            let reading = count.withLock { count in
+                count += 1
+                return count
+            }
+            return [MetricFamily(name: "process_open_fds", help: "h", type: .gauge, samples: [Sample([], Double(reading))])]
+        }
+    }
+
+    static func value(_ families: [MetricFamily]) -> Double? { families.first?.samples.first?.value }
+
+    @Test("Scrapes within the reuse window share one reading; the first after it reads again")
+    func sharesAReadingWithinTheWindow() {
+        let reader = Reader()
+        let sampler = ProcessMetricsSampler(maxAge: .seconds(1), read: { reader.read() })
+        let start = ContinuousClock.now
+        #expect(Self.value(sampler.families(at: start)) == 1)
+        #expect(Self.value(sampler.families(at: start + .milliseconds(999))) == 1)
+        #expect(reader.count.withLock { $0 } == 1)
+        #expect(Self.value(sampler.families(at: start + .seconds(1))) == 2, "a reading a whole second old is not reused")
+        #expect(Self.value(sampler.families(at: start + .milliseconds(1500))) == 2)
+        #expect(Self.value(sampler.families(at: start + .seconds(3))) == 3)
+        #expect(reader.count.withLock { $0 } == 3)
+    }
+
+    @Test("A scraper whose clock was read just before another's reading shares that reading")
+    func earlierInstantShares() {
+        let reader = Reader()
+        let sampler = ProcessMetricsSampler(maxAge: .seconds(1), read: { reader.read() })
+        let start = ContinuousClock.now
+        _ = sampler.families(at: start)
+        #expect(Self.value(sampler.families(at: start - .milliseconds(10))) == 1)
+        #expect(reader.count.withLock { $0 } == 1)
+    }
+
+    @Test("The default reading is the process's own")
+    func defaultReadsProcessMetrics() {
+        let families = ProcessMetricsSampler().families(at: .now)
+        #if os(Linux)
+        #expect(families.contains { $0.name == "process_open_fds" })
+        #endif
     }
 }

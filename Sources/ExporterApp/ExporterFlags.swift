@@ -76,7 +76,9 @@ public struct ExporterFlags: ParsableArguments, Sendable {
     @Option(name: .customLong("api.max-pages"), help: "A listing longer than this many pages fails as a pagination error instead of looping.")
     public var maxPages = 10_000
 
-    @Option(name: .customLong("api.page-size"), help: "Batches per list request (the API's limit parameter, 1 to 1000); a steady poll's first request asks for fewer.")
+    @Option(
+        name: .customLong("api.page-size"),
+        help: "Batches per list request (the API's limit parameter, 1 to 1000); a steady poll's first request asks for fewer.")
     public var pageSize = 1000
 
     @Option(name: .customLong("api.max-response-bytes"), help: "Largest response body accepted; larger ones fail the poll as a decode error.")
